@@ -1,0 +1,53 @@
+"""Command line: ``energypred <command> ...``; ``main(argv=None) -> int`` for tests.
+
+Each command module has ``add_arguments(parser)`` and ``run(args) -> int``. Errors that
+energypred raises on purpose become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from energypred import __version__
+from energypred.cli import generate
+from energypred.errors import EnergypredError
+
+COMMANDS: dict[str, tuple[ModuleType, str]] = {
+    "generate": (generate, "measure a local layer-energy dataset with CodeCarbon"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """One line and exit code 2, as argparse does, without the usage block."""
+        self.exit(2, f"energypred: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one sub-parser per command."""
+    parser = _Parser(prog="energypred", description="Predict the energy of PyTorch models "
+                     "from a dataset measured on your own hardware.")
+    parser.add_argument("--version", action="version", version=f"energypred {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
+                        format="energypred: %(levelname)s: %(message)s")
+    try:
+        return int(args._run(args))
+    except EnergypredError as err:
+        print(f"energypred: error: {err}", file=sys.stderr)
+        return 2

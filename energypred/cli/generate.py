@@ -1,0 +1,96 @@
+"""``energypred generate``: measure a layer-energy dataset on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from energypred.architectures import ARCHITECTURES
+from energypred.errors import ConfigError
+from energypred.layers import SAMPLED_LAYER_TYPES
+from energypred.sampling import PHASES, SAMPLERS, parse_shard
+
+
+def parse_duration(text: str) -> float:
+    """``"45m"``, ``"1h30m"``, ``"90s"``, ``"2h"`` or plain seconds -> seconds."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ConfigError(f"cannot read duration {text!r}; use e.g. 45m, 1h30m, 90s")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+def _names(text: str, known: tuple[str, ...] | list[str], what: str) -> list[str]:
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown {what} {', '.join(unknown)}; use any of {','.join(known)}")
+    return names
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``generate``."""
+    p.add_argument("--out", required=True, type=Path, help="dataset directory (created or resumed)")
+    p.add_argument("--layers", default=",".join(SAMPLED_LAYER_TYPES),
+                   help="comma-separated layer types (default: all); '' for none")
+    p.add_argument("--architectures", default="",
+                   help=f"comma-separated, from {','.join(ARCHITECTURES)} (default: none)")
+    p.add_argument("--sampler", default="realistic", help="uniform, realistic, or both (comma)")
+    p.add_argument("--phase", default="inference", help="inference, training, or both (comma)")
+    p.add_argument("--samples", type=int, default=100, help="configurations per layer type, "
+                   "sampler and phase (default 100)")
+    p.add_argument("--arch-samples", type=int, default=None,
+                   help="variants per architecture and phase (default: samples // 10, >= 1)")
+    p.add_argument("--max-time", default=None, help="stop after this long, e.g. 45m (resumable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shard", default="0/1", help="i/N: measure the i-th of N disjoint slices")
+    p.add_argument("--window-s", type=float, default=0.5, help="seconds per measurement window")
+    p.add_argument("--repeats", type=int, default=3, help="windows per configuration")
+    p.add_argument("--max-call-s", type=float, default=2.0,
+                   help="skip configurations estimated slower than this per call (s)")
+    p.add_argument("--max-memory-gb", type=float, default=None,
+                   help="skip configurations estimated larger (default: half the free RAM)")
+    p.add_argument("--reference-every-s", type=float, default=60.0,
+                   help="measure the reference workload this often (s)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--flush-rows", type=int, default=64,
+                   help="rows per Parquet shard (a kill loses at most this many)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F821
+    """Validate the arguments into :class:`energypred.generate.GenerateOptions`."""
+    from energypred.generate import GenerateOptions
+
+    if args.samples < 0 or (args.arch_samples is not None and args.arch_samples < 0):
+        raise ConfigError("--samples and --arch-samples must be >= 0")
+    if args.window_s <= 0 or args.repeats < 1:
+        raise ConfigError("--window-s must be > 0 and --repeats >= 1")
+    layers = _names(args.layers, SAMPLED_LAYER_TYPES, "layer")
+    archs = _names(args.architectures, list(ARCHITECTURES), "architecture")
+    if not layers and not archs:
+        raise ConfigError("nothing to measure: give --layers and/or --architectures")
+    arch_samples = (max(1, args.samples // 10) if args.arch_samples is None
+                    else args.arch_samples) if archs else 0
+    return GenerateOptions(
+        out=args.out, layers=layers, architectures=archs,
+        samplers=_names(args.sampler, SAMPLERS, "sampler"),
+        phases=_names(args.phase, PHASES, "phase"),
+        samples=args.samples if layers else 0, arch_samples=arch_samples, seed=args.seed,
+        shard=parse_shard(args.shard), window_s=args.window_s, repeats=args.repeats,
+        max_time_s=parse_duration(args.max_time) if args.max_time else None,
+        max_memory_bytes=int(args.max_memory_gb * 1e9) if args.max_memory_gb else None,
+        max_call_s=args.max_call_s, reference_every_s=args.reference_every_s,
+        threads=args.threads, progress=not args.no_progress,
+        flush_rows=max(1, args.flush_rows))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run or resume the measurement; prints the summary. Exit 130 if interrupted."""
+    from energypred.generate import generate
+
+    summary = generate(options_from_args(args))
+    print("\n".join(summary.lines()))
+    return 130 if summary.stopped == "interrupted" else 0

@@ -1,0 +1,82 @@
+"""Configurations: what one measurement runs (a layer on an input shape, or a whole network)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+Shape = tuple[int, ...]
+
+
+def _hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """One layer type, its constructor hyper-parameters, and the input shape it is called on."""
+
+    layer_type: str
+    params: dict[str, Any]
+    input_shape: Shape
+    #: set for leaves of an architecture: (architecture config hash, layer index, module path)
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from energypred.layers import canonical_params
+
+        object.__setattr__(self, "params", canonical_params(self.layer_type, self.params))
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON-able description stored in ``config_json``."""
+        return {"kind": "layer", "layer_type": self.layer_type, "params": self.params,
+                "input_shape": list(self.input_shape), **self.context}
+
+    def config_hash(self) -> str:
+        """Stable hash of the configuration (with phase, the resume key)."""
+        return _hash(self.payload())
+
+    def for_phase(self, phase: str) -> LayerConfig:
+        """The configuration as run in ``phase``: training runs activations out of place.
+
+        An in-place activation on an input that requires grad (a layer inside a network being
+        trained) cannot be reproduced on a leaf tensor, so training measures it out of place.
+        """
+        if phase == "training" and self.params.get("inplace"):
+            return LayerConfig(self.layer_type, {**self.params, "inplace": False},
+                               self.input_shape, self.context)
+        return self
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """One variant of a built-in architecture."""
+
+    architecture: str
+    batch_size: int
+    resolution: int
+    width_mult: float
+    num_classes: int
+
+    @property
+    def input_shape(self) -> Shape:
+        """Input of the whole network: batch × 3 × resolution × resolution."""
+        return (self.batch_size, 3, self.resolution, self.resolution)
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON-able description stored in ``config_json``."""
+        return {"kind": "architecture", "architecture": self.architecture,
+                "batch_size": self.batch_size, "resolution": self.resolution,
+                "width_mult": self.width_mult, "num_classes": self.num_classes}
+
+    def config_hash(self) -> str:
+        """Stable hash of the configuration (with phase, the resume key)."""
+        return _hash(self.payload())
+
+
+def shape_str(shape: Shape) -> str:
+    """``(16, 3, 56, 56)`` -> ``"16x3x56x56"``."""
+    return "x".join(str(int(d)) for d in shape)

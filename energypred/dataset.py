@@ -1,0 +1,130 @@
+"""The Parquet store: a dataset is a directory of shards, each written atomically.
+
+Writing: rows are buffered and flushed as a new shard file every ``flush_rows`` rows or
+``flush_s`` seconds (temporary file + fsync + rename), so a kill at any moment leaves only whole
+shards behind and loses at most the unflushed rows, which resume measures again.
+
+Reading: :func:`read_dataset` returns every row as one DataFrame; a truncated or unreadable
+shard is reported by name (``logging`` warning and ``df.attrs["bad_shards"]``) and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from energypred.errors import DatasetError
+from energypred.schema import ARROW_SCHEMA, SCHEMA_VERSION, to_table
+
+log = logging.getLogger(__name__)
+
+SHARD_GLOB = "part-*.parquet"
+
+
+class ShardWriter:
+    """Buffers rows and writes them as atomic Parquet shards into ``directory``."""
+
+    def __init__(self, directory: str | Path, prefix: str, flush_rows: int = 64,
+                 flush_s: float = 30.0) -> None:
+        self.directory = Path(directory)
+        self.prefix = prefix
+        self.flush_rows = flush_rows
+        self.flush_s = flush_s
+        self._rows: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
+        self._seq = 0
+        self.rows_written = 0
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DatasetError(f"cannot create dataset directory {self.directory}: {err}") from err
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Add one row; flushes when the buffer is full or old enough."""
+        self._rows.append(row)
+        if (len(self._rows) >= self.flush_rows
+                or time.monotonic() - self._last_flush >= self.flush_s):
+            self.flush()
+
+    def flush(self) -> Path | None:
+        """Write the buffered rows as one new shard; returns its path (None if empty)."""
+        if not self._rows:
+            return None
+        table = to_table(self._rows)
+        name = f"part-{self.prefix}-{self._seq:05d}-{uuid.uuid4().hex[:6]}.parquet"
+        final = self.directory / name
+        tmp = self.directory / f".{name}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                pq.write_table(table, fh, compression="zstd")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except OSError as err:
+            raise DatasetError(f"cannot write shard {final}: {err}") from err
+        self.rows_written += len(self._rows)
+        self._rows.clear()
+        self._seq += 1
+        self._last_flush = time.monotonic()
+        return final
+
+    def close(self) -> None:
+        """Flush what is left."""
+        self.flush()
+
+
+def shard_paths(directory: str | Path) -> list[Path]:
+    """The shard files of a dataset directory, sorted by name."""
+    return sorted(Path(directory).glob(SHARD_GLOB))
+
+
+def read_dataset(directory: str | Path, *, only_ok: bool = False) -> pd.DataFrame:
+    """Read every shard of a dataset into one DataFrame (energies in J, times in s).
+
+    Args:
+        directory: the dataset directory.
+        only_ok: keep only rows whose status is ``ok``.
+
+    Returns:
+        All rows; ``df.attrs["bad_shards"]`` lists ``(file name, reason)`` for shards skipped.
+
+    Raises:
+        DatasetError: the directory does not exist, or rows have another schema version.
+    """
+    path = Path(directory)
+    if not path.is_dir():
+        raise DatasetError(f"dataset directory {path} does not exist; "
+                           f"create one with `energypred generate --out {path}`")
+    frames, bad = [], []
+    for shard in shard_paths(path):
+        try:
+            frames.append(pq.read_table(shard, schema=ARROW_SCHEMA).to_pandas())
+        except Exception as err:  # noqa: BLE001 - pyarrow raises many types; each is reported
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            log.warning("skipping unreadable shard %s: %s", shard.name, reason)
+            bad.append((shard.name, reason))
+    if frames:
+        df = pd.concat(frames, ignore_index=True)
+    else:
+        df = ARROW_SCHEMA.empty_table().to_pandas()
+    versions = set(df["schema_version"].dropna().unique())
+    if versions - {SCHEMA_VERSION}:
+        raise DatasetError(f"{path} holds schema version(s) {sorted(versions)}, this energypred "
+                           f"reads version {SCHEMA_VERSION}; regenerate the dataset")
+    if only_ok:
+        df = df[df["status"] == "ok"].reset_index(drop=True)
+    df.attrs["bad_shards"] = bad
+    return df
+
+
+def done_keys(df: pd.DataFrame) -> set[tuple[str, str]]:
+    """(config_hash, phase) of rows already settled (measured or skipped): resume skips them."""
+    settled = df[df["status"].isin(["ok", "skipped"])]
+    return set(zip(settled["config_hash"], settled["phase"], strict=True))

@@ -1,0 +1,381 @@
+"""A generate run: plan -> resume filter -> budget guard -> measure -> Parquet shards.
+
+One process measures at a time (a lock file per machine); the reference workload is measured
+every ``reference_every_s`` so that drift is visible in the data; the run can be killed at any
+moment and re-run with the same arguments to continue.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+
+from energypred import dataset, sampling
+from energypred.configs import ArchConfig, LayerConfig, shape_str
+from energypred.errors import ConfigError, MeasurementError
+from energypred.hardware import fingerprint
+from energypred.layers import LayerCounts
+from energypred.measurement import Meter, measure
+from energypred.measurement import workloads as wl
+from energypred.measurement.protocol import Measurement, idle_power
+from energypred.schema import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerateOptions:
+    """Arguments of a run (see ``energypred generate --help``); times in s, memory in bytes."""
+
+    out: Path
+    layers: list[str]
+    architectures: list[str]
+    samplers: list[str] = field(default_factory=lambda: ["realistic"])
+    phases: list[str] = field(default_factory=lambda: ["inference"])
+    samples: int = 100
+    arch_samples: int = 0
+    seed: int = 0
+    shard: tuple[int, int] = (0, 1)
+    window_s: float = 0.5
+    repeats: int = 3
+    max_time_s: float | None = None
+    max_memory_bytes: int | None = None
+    max_call_s: float = 2.0
+    reference_every_s: float = 60.0
+    threads: int | None = None
+    progress: bool = True
+    flush_rows: int = 64
+
+
+@dataclass
+class RunSummary:
+    """What a run did. Durations in s; CVs and drift as fractions."""
+
+    rows_written: int = 0
+    measured: int = 0
+    skipped: int = 0
+    failed: int = 0
+    already_done: int = 0
+    planned: int = 0
+    wall_s: float = 0.0
+    inside_windows_s: float = 0.0
+    stopped: str = "complete"
+    cv_by_type: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    reference_j: list[float] = field(default_factory=list)
+    bad_shards: list[tuple[str, str]] = field(default_factory=list)
+    method: str = ""
+
+    @property
+    def median_cv(self) -> dict[str, float]:
+        """Median repeat CV per layer type (fraction)."""
+        return {k: statistics.median(v) for k, v in sorted(self.cv_by_type.items()) if v}
+
+    @property
+    def drift(self) -> float | None:
+        """Spread of the reference workload over the run: (max - min) / median."""
+        if len(self.reference_j) < 2:
+            return None
+        return (max(self.reference_j) - min(self.reference_j)) / statistics.median(self.reference_j)
+
+    def lines(self) -> list[str]:
+        """Human-readable summary."""
+        per_h = 3600 * self.measured / self.wall_s if self.wall_s else 0.0
+        share = self.inside_windows_s / self.wall_s if self.wall_s else 0.0
+        out = [f"run {self.stopped}: {self.rows_written} rows written ({self.measured} measured, "
+               f"{self.skipped} skipped, {self.failed} failed; {self.already_done} already in the "
+               f"dataset) in {self.wall_s:.0f} s",
+               f"  {per_h:.0f} configurations/hour, {100 * share:.0f} % of wall time inside "
+               f"measurement windows",
+               f"  energy from {self.method}"]
+        for k, v in self.median_cv.items():
+            out.append(f"  median repeat CV {k:<18} {100 * v:5.2f} %  (n={len(self.cv_by_type[k])})")
+        if self.drift is not None:
+            out.append(f"  reference drift over the run: {100 * self.drift:.1f} % "
+                       f"(max-min)/median over {len(self.reference_j)} readings")
+        for name, why in self.bad_shards:
+            out.append(f"  skipped unreadable shard {name}: {why}")
+        return out
+
+
+@contextmanager
+def machine_lock() -> Iterator[None]:
+    """Never run two measurements at once on one machine."""
+    path = Path(tempfile.gettempdir()) / "energypred-measure.lock"
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MeasurementError(f"another energypred process is measuring on this machine "
+                                   f"(lock {path}); wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class Runner:
+    """Executes a plan; holds the per-run context every row carries."""
+
+    def __init__(self, opts: GenerateOptions, meter: Meter, writer: dataset.ShardWriter,
+                 summary: RunSummary) -> None:
+        self.opts, self.meter, self.writer, self.summary = opts, meter, writer, summary
+        self.run_id = writer.prefix
+        self.rates = wl.machine_rates()
+        self.max_memory = opts.max_memory_bytes or psutil.virtual_memory().available // 2
+        self.idle_power_w: float | None = None
+        self.ref: Measurement | None = None
+        self.last_ref = -1e18
+        fp = fingerprint()
+        self.common: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "seed": opts.seed,
+            "threads": torch.get_num_threads(),
+            **{k: fp[k] for k in ("hardware_id", "cpu_model", "cpu_cores", "ram_gb", "gpu_model",
+                                  "os", "python_version", "torch_version",
+                                  "codecarbon_version", "energypred_version")}}
+
+    # --- rows ------------------------------------------------------------------------------
+    def _row(self, **kw: Any) -> dict[str, Any]:
+        m = self.meter.methods
+        row = {**self.common, "timestamp": datetime.now(timezone.utc), "meter": m.meter,
+               "cpu_method": m.cpu_method, "ram_method": m.ram_method,
+               "gpu_method": m.gpu_method, "cpu_tdp_w": m.cpu_tdp_w,
+               "is_estimate": m.is_estimate, "idle_power_w": self.idle_power_w}
+        if self.ref is not None:
+            row["reference_energy_j"] = self.ref.energy_j
+            row["reference_duration_s"] = self.ref.duration_s
+        row.update(kw)
+        return row
+
+    @staticmethod
+    def _measurement_cols(m: Measurement) -> dict[str, Any]:
+        return {k: getattr(m, k) for k in (
+            "energy_j", "cpu_energy_j", "ram_energy_j", "gpu_energy_j", "duration_s",
+            "energy_j_repeats", "duration_s_repeats", "energy_cv", "calls_per_window",
+            "repeats", "window_s", "warmup_s", "cpu_power_w", "power_w")}
+
+    @staticmethod
+    def _shape_cols(shape: tuple[int, ...], out: tuple[int, ...]) -> dict[str, Any]:
+        cols: dict[str, Any] = {"batch_size": shape[0], "input_shape": shape_str(shape),
+                                "output_shape": shape_str(out),
+                                "elements_per_sample": wl.elements_per_sample(shape)}
+        if len(shape) == 4:
+            cols.update(input_channels=shape[1], input_height=shape[2], input_width=shape[3])
+        return cols
+
+    @staticmethod
+    def _count_cols(c: LayerCounts) -> dict[str, Any]:
+        return {k: getattr(c, k) for k in ("macs", "input_elements", "output_elements",
+                                            "weight_elements", "window_ops", "bytes_read",
+                                            "bytes_written")}
+
+    # --- measuring -------------------------------------------------------------------------
+    def _measure(self, module: torch.nn.Module, shape: tuple[int, ...], phase: str,
+                 grad_input: bool) -> Measurement:
+        with wl.workload(module, shape, phase, grad_input) as step:
+            m = measure(step, self.meter, self.opts.window_s, self.opts.repeats)
+        self.summary.inside_windows_s += m.windows_total_s
+        return m
+
+    def baseline(self) -> None:
+        """Idle power, then the first reference reading."""
+        r = idle_power(self.meter, max(0.5, self.opts.window_s))
+        self.idle_power_w = r.energy_j / r.duration_s
+        self.writer.append(self._row(row_kind="idle", status="ok", sampler="reference",
+                                     phase="idle", layer_type="idle", energy_j=r.energy_j,
+                                     cpu_energy_j=r.cpu_energy_j, ram_energy_j=r.ram_energy_j,
+                                     gpu_energy_j=r.gpu_energy_j, duration_s=r.duration_s,
+                                     power_w=self.idle_power_w,
+                                     cpu_power_w=r.cpu_energy_j / r.duration_s,
+                                     config_hash="idle"))
+        self.summary.method = self.meter.methods.describe()
+        # The thread pool is cold after the idle sleep: one unrecorded reference run first.
+        with wl.workload(wl.build_layer(wl.REFERENCE), wl.REFERENCE.input_shape, "inference",
+                         False) as step:
+            measure(step, self.meter, self.opts.window_s, 1)
+        self.reference(force=True)
+
+    def reference(self, force: bool = False) -> None:
+        """Measure the reference workload if it is due."""
+        now = time.monotonic()
+        if not force and now - self.last_ref < self.opts.reference_every_s:
+            return
+        cfg = wl.REFERENCE
+        out, counts = wl.layer_counts(cfg)
+        self.ref = self._measure(wl.build_layer(cfg), cfg.input_shape, "inference", False)
+        self.last_ref = time.monotonic()
+        self.summary.reference_j.append(self.ref.energy_j)
+        self.writer.append(self._row(
+            row_kind="reference", status="ok", sampler="reference", phase="inference",
+            layer_type=cfg.layer_type, config_hash=cfg.config_hash(),
+            config_json=_json(cfg.payload()), **_param_cols(cfg.params),
+            **self._shape_cols(cfg.input_shape, out), **self._count_cols(counts),
+            **self._measurement_cols(self.ref)))
+
+    def run_layer(self, cfg: LayerConfig, phase: str, sampler: str, index: int,
+                  kind: str = "layer", extra: dict[str, Any] | None = None) -> None:
+        """Guard, measure and write one layer configuration."""
+        out, counts = wl.layer_counts(cfg)
+        est = wl.estimate_layer(cfg, phase, self.rates)
+        base = dict(row_kind=kind, sampler=sampler, phase=phase, sample_index=index,
+                    layer_type=cfg.layer_type, config_hash=cfg.config_hash(),
+                    config_json=_json(cfg.payload()), est_memory_bytes=est.memory_bytes,
+                    est_call_s=est.call_s, **_param_cols(cfg.params),
+                    **self._shape_cols(cfg.input_shape, out), **self._count_cols(counts),
+                    **(extra or {}))
+        self._guarded(base, est, lambda: self._measure(
+            wl.build_layer(cfg), cfg.input_shape, phase, grad_input=True), cfg.layer_type)
+
+    def run_arch(self, cfg: ArchConfig, phase: str, index: int, done: set[tuple[str, str]]) -> None:
+        """The whole network, then each leaf alone on the shape it sees inside it."""
+        traced = wl.trace_arch(cfg)
+        ctx = {"architecture": cfg.architecture, "width_mult": cfg.width_mult,
+               "num_classes": cfg.num_classes}
+        if (cfg.config_hash(), phase) not in done:
+            est = wl.estimate_arch(traced, phase, self.rates)
+            macs = sum(r.counts.macs for r in traced if r.counts)
+            out = traced[-1].output_shape
+            base = dict(row_kind="architecture", sampler="architecture", phase=phase,
+                        sample_index=index, layer_type="architecture",
+                        config_hash=cfg.config_hash(), config_json=_json(cfg.payload()),
+                        est_memory_bytes=est.memory_bytes, est_call_s=est.call_s, macs=macs,
+                        **self._shape_cols(cfg.input_shape, out), **ctx)
+            self._guarded(base, est, lambda: self._measure(
+                wl.build_arch(cfg), cfg.input_shape, phase, grad_input=False), "architecture")
+        for leaf in arch_leaves(cfg, traced, phase):
+            if (leaf.config_hash(), phase) in done:
+                continue
+            self.reference()
+            self.run_layer(leaf, phase, "architecture", index, kind="arch_layer",
+                           extra={**ctx, "layer_index": leaf.context["layer_index"],
+                                  "layer_name": leaf.context["layer_name"]})
+
+    def _guarded(self, base: dict[str, Any], est: wl.Estimate,
+                 run: Any, group: str) -> None:
+        if est.memory_bytes > self.max_memory:
+            why = (f"estimated memory {est.memory_bytes / 1e9:.2f} GB > limit "
+                   f"{self.max_memory / 1e9:.2f} GB")
+            self._write(self._row(status="skipped", error=why, **base), "skipped")
+            return
+        if est.call_s > self.opts.max_call_s:
+            why = f"estimated {est.call_s:.3g} s per call > limit {self.opts.max_call_s:g} s"
+            self._write(self._row(status="skipped", error=why, **base), "skipped")
+            return
+        try:
+            m = run()
+        except (RuntimeError, ValueError, MemoryError) as err:
+            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if isinstance(err, MeasurementError):
+                raise
+            self._write(self._row(status="failed", error=msg[:500], **base), "failed")
+            return
+        self.summary.cv_by_type[group].append(m.energy_cv)
+        self._write(self._row(status="ok", **base, **self._measurement_cols(m)), "measured")
+
+    def _write(self, row: dict[str, Any], outcome: str) -> None:
+        self.writer.append(row)
+        setattr(self.summary, outcome, getattr(self.summary, outcome) + 1)
+
+
+def arch_leaves(cfg: ArchConfig, traced: list[Any], phase: str) -> list[LayerConfig]:
+    """Layer configurations of an architecture's leaves, keyed to that architecture variant."""
+    leaves = []
+    for r in traced:
+        if r.layer_type is None:
+            raise ConfigError(f"{cfg.architecture} has a leaf {r.module_type} with no layer type")
+        leaves.append(LayerConfig(r.layer_type, r.params, r.input_shape, {
+            "architecture_hash": cfg.config_hash(), "layer_index": r.index,
+            "layer_name": r.name}).for_phase(phase))
+    return leaves
+
+
+def _param_cols(params: dict[str, Any]) -> dict[str, Any]:
+    keep = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+            "groups", "in_features", "out_features", "inplace")
+    cols = {k: params[k] for k in keep if k in params and not isinstance(params[k], tuple)}
+    if "kernel_size" in params and "stride" not in params:
+        cols["stride"] = params["kernel_size"]  # pooling default: stride = kernel
+    return cols
+
+
+def _json(payload: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(payload, sort_keys=True)
+
+
+def generate(opts: GenerateOptions, meter: Meter | None = None) -> RunSummary:
+    """Run (or resume) a generate job; returns its summary. Energies in J, times in s."""
+    from energypred.measurement import CodeCarbonMeter
+
+    t_start = time.monotonic()
+    plan = sampling.build_plan(opts.layers, opts.architectures, opts.samplers, opts.phases,
+                               opts.samples, opts.arch_samples, opts.seed)
+    tasks = sampling.shard(plan, *opts.shard)
+    existing = dataset.read_dataset(opts.out) if opts.out.is_dir() else None
+    done = dataset.done_keys(existing) if existing is not None else set()
+    summary = RunSummary(planned=len(tasks))
+    if existing is not None:
+        summary.bad_shards = list(existing.attrs.get("bad_shards", []))
+    todo = [t for t in tasks if not _task_done(t, done)]
+    summary.already_done = len(tasks) - len(todo)
+    torch.set_num_threads(opts.threads or os.cpu_count() or 1)
+    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    writer = dataset.ShardWriter(opts.out, prefix=f"s{opts.shard[0]}of{opts.shard[1]}-{run_id}",
+                                 flush_rows=opts.flush_rows)
+    with machine_lock():
+        runner = Runner(opts, meter or CodeCarbonMeter(), writer, summary)
+        try:
+            runner.baseline()
+            _loop(runner, todo, done, opts, t_start, summary)
+        except KeyboardInterrupt:
+            summary.stopped = "interrupted"
+        finally:
+            writer.close()
+            summary.rows_written = writer.rows_written
+            summary.wall_s = time.monotonic() - t_start
+    return summary
+
+
+def _loop(runner: Runner, todo: list[sampling.Task], done: set[tuple[str, str]],
+          opts: GenerateOptions, t_start: float, summary: RunSummary) -> None:
+    from tqdm import tqdm
+
+    bar = tqdm(todo, desc="measuring", unit="cfg", disable=not opts.progress, file=sys.stderr,
+               mininterval=0.5 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)
+    for task in bar:
+        if opts.max_time_s is not None and time.monotonic() - t_start > opts.max_time_s:
+            summary.stopped = "stopped at --max-time"
+            break
+        bar.set_postfix_str(task.name, refresh=False)
+        runner.reference()
+        if task.layer is not None:
+            runner.run_layer(task.layer, task.phase, task.sampler, task.index)
+        elif task.arch is not None:
+            runner.run_arch(task.arch, task.phase, task.index, done)
+    bar.close()
+
+
+def _task_done(task: sampling.Task, done: set[tuple[str, str]]) -> bool:
+    if task.layer is not None:
+        return (task.layer.config_hash(), task.phase) in done
+    assert task.arch is not None
+    if (task.arch.config_hash(), task.phase) not in done:
+        return False
+    leaves = arch_leaves(task.arch, wl.trace_arch(task.arch), task.phase)
+    return all((leaf.config_hash(), task.phase) in done for leaf in leaves)

@@ -1,0 +1,61 @@
+"""Hardware and software fingerprint stored with every row and every fitted predictor."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from functools import lru_cache
+from typing import Any
+
+import psutil
+import torch
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass  # not Linux: fall back to platform below
+    return platform.processor() or platform.machine()
+
+
+def _gpu_model() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return ""
+
+
+@lru_cache(maxsize=1)
+def fingerprint() -> dict[str, Any]:
+    """The machine and versions that measurements or predictions run on.
+
+    Returns:
+        A dict with ``cpu_model``, ``cpu_cores`` (logical), ``ram_gb`` (total, GB),
+        ``gpu_model``, ``os``, versions, and ``hardware_id`` (hash of the hardware part).
+    """
+    import codecarbon
+
+    from energypred import __version__
+
+    hw = {
+        "cpu_model": _cpu_model(),
+        "cpu_cores": psutil.cpu_count(logical=True) or 1,
+        "ram_gb": round(psutil.virtual_memory().total / 1e9, 1),
+        "gpu_model": _gpu_model(),
+        "os": f"{platform.system()} {platform.release()}",
+    }
+    hw_id = hashlib.sha256(json.dumps(
+        {k: hw[k] for k in ("cpu_model", "cpu_cores", "ram_gb", "gpu_model")},
+        sort_keys=True).encode()).hexdigest()[:16]
+    return {
+        **hw,
+        "hardware_id": hw_id,
+        "python_version": platform.python_version(),
+        "torch_version": torch.__version__,
+        "codecarbon_version": codecarbon.__version__,
+        "energypred_version": __version__,
+    }

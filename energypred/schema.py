@@ -1,0 +1,115 @@
+"""Every column of a measurement dataset, with its unit in its name, and the schema version.
+
+Row kinds:
+    ``layer``            one sampled layer configuration, measured alone.
+    ``arch_layer``       one leaf module of an architecture, measured alone on the input shape it
+                         sees inside the network (``architecture`` and ``layer_index`` set).
+    ``architecture``     a whole network, measured in one piece.
+    ``reference``        the fixed reference workload, measured at intervals to expose drift.
+    ``idle``             the idle baseline power at the start of a run.
+
+Status: ``ok`` (measured), ``skipped`` (budget guard, with ``error`` saying why) or ``failed``
+(the measurement raised; ``error`` holds the message). Energy columns are per call, in joules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+SCHEMA_VERSION: int = 1
+
+ROW_KINDS: tuple[str, ...] = ("layer", "arch_layer", "architecture", "reference", "idle")
+STATUSES: tuple[str, ...] = ("ok", "skipped", "failed")
+
+_I, _F, _S, _B = pa.int64(), pa.float64(), pa.string(), pa.bool_()
+
+#: (name, type, description). Units are part of the names: _j, _s, _w, _bytes, _gb.
+COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
+    ("schema_version", _I, "dataset schema version"),
+    ("run_id", _S, "id of the generate run that wrote the row"),
+    ("timestamp", pa.timestamp("us", tz="UTC"), "when the measurement ended"),
+    ("row_kind", _S, "layer | arch_layer | architecture | reference | idle"),
+    ("status", _S, "ok | skipped | failed"),
+    ("error", _S, "why a row was skipped or failed"),
+    # --- what was measured
+    ("layer_type", _S, "registry name (conv2d, linear, ...) or 'architecture'"),
+    ("architecture", _S, "alexnet, vgg11, ... for arch_layer and architecture rows"),
+    ("layer_index", _I, "call order of the leaf inside its architecture"),
+    ("layer_name", _S, "module path of the leaf inside its architecture"),
+    ("phase", _S, "inference | training"),
+    ("sampler", _S, "uniform | realistic | architecture | reference"),
+    ("seed", _I, "seed of the run's sampler"),
+    ("sample_index", _I, "position of the configuration in its sampler's sequence"),
+    ("config_hash", _S, "hash of the configuration (resume key with phase)"),
+    ("config_json", _S, "the full configuration, JSON"),
+    ("batch_size", _I, "first dimension of the input"),
+    ("input_shape", _S, "input shape, e.g. 16x3x56x56"),
+    ("output_shape", _S, "output shape"),
+    ("input_channels", _I, "dimension 1 of the input"),
+    ("input_height", _I, "dimension 2 of a 4-D input"),
+    ("input_width", _I, "dimension 3 of a 4-D input"),
+    ("elements_per_sample", _I, "input elements per sample"),
+    ("in_channels", _I, "Conv2d"), ("out_channels", _I, "Conv2d"),
+    ("kernel_size", _I, "Conv2d, pooling (square)"), ("stride", _I, "Conv2d, pooling"),
+    ("padding", _I, "Conv2d, pooling"), ("dilation", _I, "Conv2d"), ("groups", _I, "Conv2d"),
+    ("in_features", _I, "Linear"), ("out_features", _I, "Linear"),
+    ("inplace", _B, "activation runs in place"),
+    ("width_mult", _F, "architecture channel-width multiplier"),
+    ("num_classes", _I, "architecture output classes"),
+    # --- work
+    ("macs", _I, "multiply-accumulates per call (whole batch)"),
+    ("input_elements", _I, "elements of the input per call"),
+    ("output_elements", _I, "elements of the output per call"),
+    ("weight_elements", _I, "parameter elements"),
+    ("window_ops", _I, "pooling: output elements x window size"),
+    ("bytes_read", _I, "input + weight bytes per call"),
+    ("bytes_written", _I, "output bytes per call"),
+    ("est_memory_bytes", _I, "budget guard: estimated peak memory"),
+    ("est_call_s", _F, "budget guard: estimated time per call"),
+    # --- measurement (per call unless said otherwise)
+    ("energy_j", _F, "total energy per call (cpu + ram + gpu), mean over repeats"),
+    ("cpu_energy_j", _F, "CPU energy per call"),
+    ("ram_energy_j", _F, "RAM energy per call"),
+    ("gpu_energy_j", _F, "GPU energy per call"),
+    ("duration_s", _F, "wall time per call"),
+    ("energy_j_repeats", pa.list_(_F), "energy per call of each repeat window"),
+    ("duration_s_repeats", pa.list_(_F), "time per call of each repeat window"),
+    ("energy_cv", _F, "coefficient of variation of energy per call over repeats (fraction)"),
+    ("calls_per_window", _I, "calls in each window"),
+    ("repeats", _I, "windows per configuration"),
+    ("window_s", _F, "mean window duration"),
+    ("warmup_s", _F, "time spent in warm-up calls before the windows"),
+    ("cpu_power_w", _F, "mean CPU power inside the windows"),
+    ("power_w", _F, "mean total power inside the windows"),
+    # --- how the numbers were obtained
+    ("meter", _S, "codecarbon | fake"),
+    ("cpu_method", _S, "rapl | cpu_load_tdp_estimate | constant_tdp_estimate | ..."),
+    ("ram_method", _S, "ram_power_estimate | ..."),
+    ("gpu_method", _S, "nvml | none"),
+    ("cpu_tdp_w", _F, "TDP CodeCarbon assumed for a load-based CPU estimate"),
+    ("is_estimate", _B, "True unless every component came from a hardware energy counter"),
+    ("idle_power_w", _F, "idle baseline power of the run (total)"),
+    ("reference_energy_j", _F, "latest reference-workload energy per call before this row"),
+    ("reference_duration_s", _F, "latest reference-workload time per call before this row"),
+    # --- environment
+    ("hardware_id", _S, "hash of the hardware fingerprint"),
+    ("cpu_model", _S, "CPU model"), ("cpu_cores", _I, "logical CPUs"),
+    ("ram_gb", _F, "total RAM"), ("gpu_model", _S, "GPU model or empty"),
+    ("os", _S, "operating system"), ("python_version", _S, "Python"),
+    ("torch_version", _S, "torch"), ("codecarbon_version", _S, "codecarbon"),
+    ("energypred_version", _S, "energypred"), ("threads", _I, "torch.get_num_threads()"),
+)
+
+COLUMN_NAMES: tuple[str, ...] = tuple(c[0] for c in COLUMNS)
+ARROW_SCHEMA: pa.Schema = pa.schema([pa.field(n, t) for n, t, _ in COLUMNS])
+
+
+def to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Build an Arrow table in the dataset schema; unknown keys raise, missing keys are null."""
+    unknown = {k for r in rows for k in r} - set(COLUMN_NAMES)
+    if unknown:
+        raise KeyError(f"columns not in the schema: {sorted(unknown)}")
+    data = {n: [r.get(n) for r in rows] for n in COLUMN_NAMES}
+    return pa.Table.from_pydict(data, schema=ARROW_SCHEMA)

@@ -1,0 +1,79 @@
+"""Parquet store: schema round trip, atomic shards, corrupt shards skipped by name."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from energypred.dataset import ShardWriter, done_keys, read_dataset, shard_paths
+from energypred.errors import DatasetError
+from energypred.schema import COLUMN_NAMES, SCHEMA_VERSION, to_table
+
+
+def _row(i: int, status: str = "ok") -> dict[str, object]:
+    return {"schema_version": SCHEMA_VERSION, "row_kind": "layer", "status": status,
+            "layer_type": "relu", "phase": "inference", "config_hash": f"h{i}",
+            "timestamp": datetime(2026, 1, 1, tzinfo=timezone.utc), "energy_j": 0.5 * i,
+            "energy_j_repeats": [0.5 * i, 0.5 * i], "batch_size": i, "inplace": True}
+
+
+def test_every_column_carries_a_unit_or_is_dimensionless() -> None:
+    # energy, time, power and memory columns must say their unit in their name
+    for name in COLUMN_NAMES:
+        if "energy" in name and name not in ("energy_cv", "energypred_version"):
+            assert name.endswith(("_j", "_j_repeats")), name
+        if "duration" in name or name.endswith("window_s"):
+            assert "_s" in name, name
+
+
+def test_round_trip_keeps_values_and_types(tmp_path: Path) -> None:
+    w = ShardWriter(tmp_path, "t", flush_rows=2)
+    for i in range(5):
+        w.append(_row(i))
+    w.close()
+    assert len(shard_paths(tmp_path)) == 3  # 2 + 2 + 1 rows
+    df = read_dataset(tmp_path)
+    assert list(df.columns) == list(COLUMN_NAMES)
+    assert sorted(df["energy_j"]) == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert list(df.loc[df["batch_size"] == 3, "energy_j_repeats"].iloc[0]) == [1.5, 1.5]
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary file left behind
+
+
+def test_unknown_column_is_refused() -> None:
+    with pytest.raises(KeyError, match="not in the schema"):
+        to_table([{"energy_kwh": 1.0}])
+
+
+def test_corrupt_shard_is_skipped_by_name(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    w = ShardWriter(tmp_path, "t", flush_rows=2)
+    for i in range(4):
+        w.append(_row(i))
+    w.close()
+    first, second = shard_paths(tmp_path)
+    first.write_bytes(first.read_bytes()[: len(first.read_bytes()) // 2])  # truncate
+    with caplog.at_level(logging.WARNING, logger="energypred"):
+        df = read_dataset(tmp_path)
+    assert len(df) == 2  # the other shard stays usable
+    assert [name for name, _ in df.attrs["bad_shards"]] == [first.name]
+    assert first.name in caplog.text
+
+
+def test_done_keys_take_ok_and_skipped_but_not_failed(tmp_path: Path) -> None:
+    w = ShardWriter(tmp_path, "t")
+    for i, status in enumerate(["ok", "skipped", "failed"]):
+        w.append(_row(i, status))
+    w.close()
+    assert done_keys(read_dataset(tmp_path)) == {("h0", "inference"), ("h1", "inference")}
+
+
+def test_missing_directory_and_other_schema_version(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="does not exist"):
+        read_dataset(tmp_path / "nope")
+    w = ShardWriter(tmp_path, "t")
+    w.append({**_row(0), "schema_version": SCHEMA_VERSION + 1})
+    w.close()
+    with pytest.raises(DatasetError, match="regenerate"):
+        read_dataset(tmp_path)

@@ -1,0 +1,96 @@
+"""generate end to end with real CodeCarbon: summary, resume after SIGKILL, guard, errors."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import ROOT, TINY, run_cli
+
+from energypred.dataset import read_dataset, shard_paths
+
+
+def test_generate_writes_rows_with_methods_and_a_summary(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    res = run_cli("generate", "--out", str(out), "--layers", "relu,linear", "--samples", "3",
+                  "--sampler", "realistic,uniform", *TINY)
+    assert res.returncode == 0, res.stderr
+    assert "rows written" in res.stdout and "median repeat CV" in res.stdout
+    df = read_dataset(out)
+    layer = df[df.row_kind == "layer"]
+    assert len(layer) == 2 * 2 * 3  # layer types x samplers x samples
+    assert set(df.row_kind) >= {"idle", "reference", "layer"}
+    ok = layer[layer.status == "ok"]
+    assert len(ok) > 0 and (ok.energy_j > 0).all() and (ok.duration_s > 0).all()
+    assert ok.cpu_method.notna().all() and ok.meter.eq("codecarbon").all()
+    assert ok.reference_energy_j.notna().all() and df.idle_power_w.notna().all()
+    skipped = layer[layer.status == "skipped"]
+    assert skipped.error.str.match(r"estimated (memory \S+ GB|\S+ s per call) > limit").all()
+    # a second run with the same arguments has nothing left to do
+    again = run_cli("generate", "--out", str(out), "--layers", "relu,linear", "--samples", "3",
+                    "--sampler", "realistic,uniform", *TINY)
+    assert again.returncode == 0 and "(0 measured, 0 skipped, 0 failed; 12 already" in again.stdout
+
+
+def test_sigkill_then_resume_leaves_no_duplicates_and_no_corrupt_shard(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    args = [sys.executable, "-m", "energypred", "generate", "--out", str(out), "--layers",
+            "relu,sigmoid,linear", "--samples", "12", "--flush-rows", "3", *TINY]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(shard_paths(out) if out.exists() else []) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = read_dataset(out)
+    assert partial.attrs["bad_shards"] == []
+    n_partial = int((partial.row_kind == "layer").sum())
+    assert 0 < n_partial < 36, "the kill must land in the middle of the run"
+    res = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr
+    df = read_dataset(out)
+    layer = df[df.row_kind == "layer"]
+    assert df.attrs["bad_shards"] == []
+    assert len(layer) == 36 and not layer.duplicated(["config_hash", "phase"]).any()
+    assert f"{n_partial} already in the dataset" in res.stdout
+
+
+def test_budget_guard_skips_before_allocating(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    res = run_cli("generate", "--out", str(out), "--layers", "conv2d", "--samples", "2",
+                  "--sampler", "uniform", "--max-memory-gb", "0.000001", *TINY)
+    assert res.returncode == 0, res.stderr
+    layer = read_dataset(out).query("row_kind == 'layer'")
+    assert (layer.status == "skipped").all() and layer.energy_j.isna().all()
+    assert layer.error.str.contains("estimated memory").all()
+
+
+def test_corrupt_shard_is_reported_on_resume(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    base = ["generate", "--out", str(out), "--layers", "relu", "--samples", "2", *TINY]
+    assert run_cli(*base).returncode == 0
+    shard = shard_paths(out)[0]
+    shard.write_bytes(b"PAR1 not really parquet")
+    res = run_cli(*base)
+    assert res.returncode == 0
+    assert f"skipped unreadable shard {shard.name}" in res.stdout
+
+
+def test_bad_arguments_give_one_line_errors(tmp_path: Path) -> None:
+    cases = [
+        (["--layers", "conv3d"], "unknown layer conv3d"),
+        (["--architectures", "resnet50"], "unknown architecture resnet50"),
+        (["--shard", "4/4"], "--shard 4/4"),
+        (["--max-time", "soon"], "cannot read duration"),
+        (["--sampler", "gaussian"], "unknown sampler gaussian"),
+        (["--samples", "x"], "invalid int value"),
+    ]
+    for extra, message in cases:
+        res = run_cli("generate", "--out", str(tmp_path / "x"), *extra)
+        assert res.returncode == 2, (extra, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (extra, res.stderr)
+        assert lines[0].startswith("energypred: error:")

@@ -1,0 +1,61 @@
+"""The protocol with real CodeCarbon on tiny workloads, and with the fake meter."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from energypred.configs import LayerConfig
+from energypred.errors import ConfigError
+from energypred.measurement import CodeCarbonMeter, FakeMeter, measure
+from energypred.measurement import workloads as wl
+
+
+@pytest.fixture(scope="module")
+def codecarbon() -> CodeCarbonMeter:
+    return CodeCarbonMeter()
+
+
+def test_codecarbon_window_gives_joules_and_says_how(codecarbon: CodeCarbonMeter) -> None:
+    cfg = LayerConfig("linear", {"in_features": 64, "out_features": 32}, (8, 64))
+    with wl.workload(wl.build_layer(cfg), cfg.input_shape, "inference", False) as step:
+        m = measure(step, codecarbon, window_s=0.05, repeats=3)
+    assert m.energy_j > 0 and m.duration_s > 0 and m.calls_per_window >= 1
+    assert len(m.energy_j_repeats) == 3 and m.energy_cv >= 0
+    # energy per call = power x time per call; any real CPU+RAM draws between 0.1 W and 2 kW
+    assert 0.1 < m.energy_j / m.duration_s < 2000
+    assert m.energy_j == pytest.approx(m.cpu_energy_j + m.ram_energy_j + m.gpu_energy_j)
+    methods = codecarbon.methods
+    assert methods.meter == "codecarbon" and methods.cpu_method != "unknown"
+    if methods.cpu_method.endswith("estimate"):
+        assert methods.is_estimate and "estimate" in methods.describe()
+
+
+def test_training_step_updates_and_is_dearer_than_inference() -> None:
+    cfg = LayerConfig("conv2d", {"in_channels": 4, "out_channels": 8, "kernel_size": 3},
+                      (2, 4, 16, 16))
+    meter = FakeMeter()
+    module = wl.build_layer(cfg)
+    with wl.workload(module, cfg.input_shape, "inference", True) as step:
+        inf = measure(step, meter, window_s=0.05, repeats=2)
+    before = module.weight.detach().clone()
+    with wl.workload(module, cfg.input_shape, "training", True) as step:
+        tr = measure(step, meter, window_s=0.05, repeats=2)
+    assert not torch.equal(before, module.weight.detach())  # the optimizer stepped
+    assert tr.calls_per_window < inf.calls_per_window  # forward+backward+step does more work
+
+
+def test_window_is_calibrated_to_the_requested_length() -> None:
+    m = measure(lambda: sum(range(2000)), FakeMeter(), window_s=0.1, repeats=2)
+    assert m.calls_per_window > 10
+    assert 0.03 < m.window_s < 0.3  # the fixed call count lands near the target window
+
+
+def test_fake_meter_energy_is_power_times_time() -> None:
+    m = measure(lambda: None, FakeMeter(cpu_power_w=8, ram_power_w=20), window_s=0.02, repeats=2)
+    assert m.power_w == pytest.approx(28.0, rel=1e-6)
+
+
+def test_bad_protocol_arguments() -> None:
+    with pytest.raises(ConfigError):
+        measure(lambda: None, FakeMeter(), window_s=0, repeats=1)

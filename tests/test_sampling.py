@@ -1,0 +1,79 @@
+"""Samplers: determinism, published ranges, realistic shapes, and exact sharding."""
+
+from __future__ import annotations
+
+import pytest
+
+from energypred import sampling
+from energypred.errors import ConfigError
+from energypred.layers import SAMPLED_LAYER_TYPES, output_shape, get
+
+
+def _plan(seed: int = 0) -> list[sampling.Task]:
+    return sampling.build_plan(list(SAMPLED_LAYER_TYPES), ["alexnet", "vgg11"],
+                               ["uniform", "realistic"], ["inference", "training"], 6, 2, seed)
+
+
+def test_same_seed_same_configurations() -> None:
+    a, b = _plan(3), _plan(3)
+    assert [t.layer or t.arch for t in a] == [t.layer or t.arch for t in b]
+    assert [t.layer or t.arch for t in a] != [t.layer or t.arch for t in _plan(4)]
+
+
+def test_sequence_does_not_depend_on_other_layer_types() -> None:
+    alone = sampling.sample_layer("realistic", "conv2d", 7, 5)
+    plan = sampling.build_plan(["relu", "conv2d"], [], ["realistic"], ["inference"], 6, 0, 7)
+    assert [t.layer for t in plan if t.layer.layer_type == "conv2d"][5] == alone
+
+
+@pytest.mark.parametrize("count", [1, 3, 7])
+def test_shards_cover_the_sequence_exactly_once(count: int) -> None:
+    plan = _plan()
+    positions = [t.position for i in range(count) for t in sampling.shard(plan, i, count)]
+    assert sorted(positions) == list(range(len(plan)))
+
+
+def test_uniform_draws_lie_in_the_published_ranges_and_are_valid() -> None:
+    for i in range(200):
+        c = sampling.sample_layer("uniform", "conv2d", 0, i)
+        b, cin, h, w = c.input_shape
+        p = c.params
+        assert 1 <= b < 256 and 4 <= h < 224 and h == w and 1 <= cin < 512
+        assert 1 <= p["kernel_size"] < 11 and 1 <= p["stride"] < 5 and 0 <= p["padding"] < 3
+        assert p["kernel_size"] <= h + 2 * p["padding"]
+        m = sampling.sample_layer("uniform", "maxpool2d", 0, i)
+        assert m.params["padding"] <= m.params["kernel_size"] / 2
+        a = sampling.sample_layer("uniform", "softmax", 0, i)
+        assert 1 <= a.input_shape[0] < 512 and 50_000 <= a.input_shape[1] < 5_000_000
+
+
+def test_realistic_conv_looks_like_real_layers() -> None:
+    convs = [sampling.sample_layer("realistic", "conv2d", 0, i) for i in range(300)]
+    assert {c.params["kernel_size"] for c in convs} <= {1, 3, 5, 7}
+    assert all(c.params["padding"] == c.params["kernel_size"] // 2 for c in convs)
+    assert all(c.params["stride"] in (1, 2) for c in convs)
+    assert any(c.params["groups"] == c.params["in_channels"] > 1 for c in convs)  # depthwise
+    # wide layers at low resolution: median channels at 7x7 above those at 112x112
+    low = sorted(c.params["in_channels"] for c in convs if c.input_shape[2] <= 8)
+    high = sorted(c.params["in_channels"] for c in convs if c.input_shape[2] >= 100)
+    assert low and high and low[len(low) // 2] > high[len(high) // 2]
+    relu = sampling.sample_layer("realistic", "relu", 0, 1)
+    assert relu.params["inplace"] is True and relu.for_phase("training").params["inplace"] is False
+
+
+def test_every_sampled_configuration_runs_on_meta_tensors() -> None:
+    for sampler in sampling.SAMPLERS:
+        for lt in SAMPLED_LAYER_TYPES:
+            for i in range(20):
+                c = sampling.sample_layer(sampler, lt, 1, i)
+                assert all(d > 0 for d in output_shape(get(lt), c.params, c.input_shape))
+
+
+def test_bad_names_and_shards_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown layer"):
+        sampling.sample_layer("uniform", "conv3d", 0, 0)
+    with pytest.raises(ConfigError, match="unknown sampler"):
+        sampling.build_plan(["relu"], [], ["gaussian"], ["inference"], 1, 0, 0)
+    for bad in ("3/3", "x/2", "1"):
+        with pytest.raises(ConfigError, match="--shard"):
+            sampling.parse_shard(bad)

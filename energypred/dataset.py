@@ -124,6 +124,17 @@ def read_dataset(directory: str | Path, *, only_ok: bool = False) -> pd.DataFram
     return df
 
 
+def dataset_hash(directory: str | Path) -> str:
+    """SHA-256 over the names and contents of a dataset's shards (identifies the data)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for shard in shard_paths(directory):
+        h.update(shard.name.encode())
+        h.update(hashlib.sha256(shard.read_bytes()).digest())
+    return h.hexdigest()
+
+
 def done_keys(df: pd.DataFrame) -> set[tuple[str, str]]:
     """(config_hash, phase) of rows already settled (measured or skipped): resume skips them."""
     settled = df[df["status"].isin(["ok", "skipped"])]

@@ -17,3 +17,11 @@ class MeasurementError(EnergypredError, RuntimeError):
 
 class DatasetError(EnergypredError, OSError):
     """A dataset directory or one of its shards cannot be read or written."""
+
+
+class ArtifactError(EnergypredError):
+    """A predictor artifact is missing, incompatible, tampered with, or unsafe to load."""
+
+
+class UnsupportedLayerError(EnergypredError):
+    """A model has layers or operations no predictor prices (raised in strict mode)."""

@@ -26,11 +26,10 @@ from typing import Any
 import psutil
 import torch
 
-from energypred import dataset, sampling
-from energypred.configs import ArchConfig, LayerConfig, shape_str
+from energypred import dataset, features, sampling
+from energypred.configs import ArchConfig, LayerConfig
 from energypred.errors import ConfigError, MeasurementError
 from energypred.hardware import fingerprint
-from energypred.layers import LayerCounts
 from energypred.measurement import Meter, measure
 from energypred.measurement import workloads as wl
 from energypred.measurement.protocol import Measurement, idle_power
@@ -169,21 +168,6 @@ class Runner:
             "energy_j_repeats", "duration_s_repeats", "energy_cv", "calls_per_window",
             "repeats", "window_s", "warmup_s", "cpu_power_w", "power_w")}
 
-    @staticmethod
-    def _shape_cols(shape: tuple[int, ...], out: tuple[int, ...]) -> dict[str, Any]:
-        cols: dict[str, Any] = {"batch_size": shape[0], "input_shape": shape_str(shape),
-                                "output_shape": shape_str(out),
-                                "elements_per_sample": wl.elements_per_sample(shape)}
-        if len(shape) == 4:
-            cols.update(input_channels=shape[1], input_height=shape[2], input_width=shape[3])
-        return cols
-
-    @staticmethod
-    def _count_cols(c: LayerCounts) -> dict[str, Any]:
-        return {k: getattr(c, k) for k in ("macs", "input_elements", "output_elements",
-                                            "weight_elements", "window_ops", "bytes_read",
-                                            "bytes_written")}
-
     # --- measuring -------------------------------------------------------------------------
     def _measure(self, module: torch.nn.Module, shape: tuple[int, ...], phase: str,
                  grad_input: bool) -> Measurement:
@@ -223,8 +207,8 @@ class Runner:
         self.writer.append(self._row(
             row_kind="reference", status="ok", sampler="reference", phase="inference",
             layer_type=cfg.layer_type, config_hash=cfg.config_hash(),
-            config_json=_json(cfg.payload()), **_param_cols(cfg.params),
-            **self._shape_cols(cfg.input_shape, out), **self._count_cols(counts),
+            config_json=_json(cfg.payload()),
+            **features.layer_columns(cfg.params, cfg.input_shape, out, counts),
             **self._measurement_cols(self.ref)))
 
     def run_layer(self, cfg: LayerConfig, phase: str, sampler: str, index: int,
@@ -235,8 +219,8 @@ class Runner:
         base = dict(row_kind=kind, sampler=sampler, phase=phase, sample_index=index,
                     layer_type=cfg.layer_type, config_hash=cfg.config_hash(),
                     config_json=_json(cfg.payload()), est_memory_bytes=est.memory_bytes,
-                    est_call_s=est.call_s, **_param_cols(cfg.params),
-                    **self._shape_cols(cfg.input_shape, out), **self._count_cols(counts),
+                    est_call_s=est.call_s,
+                    **features.layer_columns(cfg.params, cfg.input_shape, out, counts),
                     **(extra or {}))
         self._guarded(base, est, lambda: self._measure(
             wl.build_layer(cfg), cfg.input_shape, phase, grad_input=True), cfg.layer_type)
@@ -254,7 +238,7 @@ class Runner:
                         sample_index=index, layer_type="architecture",
                         config_hash=cfg.config_hash(), config_json=_json(cfg.payload()),
                         est_memory_bytes=est.memory_bytes, est_call_s=est.call_s, macs=macs,
-                        **self._shape_cols(cfg.input_shape, out), **ctx)
+                        **features.shape_columns(cfg.input_shape, out), **ctx)
             self._guarded(base, est, lambda: self._measure(
                 wl.build_arch(cfg), cfg.input_shape, phase, grad_input=False), "architecture")
         for leaf in arch_leaves(cfg, traced, phase):
@@ -302,15 +286,6 @@ def arch_leaves(cfg: ArchConfig, traced: list[Any], phase: str) -> list[LayerCon
             "architecture_hash": cfg.config_hash(), "layer_index": r.index,
             "layer_name": r.name}).for_phase(phase))
     return leaves
-
-
-def _param_cols(params: dict[str, Any]) -> dict[str, Any]:
-    keep = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-            "groups", "in_features", "out_features", "inplace")
-    cols = {k: params[k] for k in keep if k in params and not isinstance(params[k], tuple)}
-    if "kernel_size" in params and "stride" not in params:
-        cols["stride"] = params["kernel_size"]  # pooling default: stride = kernel
-    return cols
 
 
 def _json(payload: dict[str, Any]) -> str:

@@ -13,11 +13,16 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from energypred import __version__
-from energypred.cli import generate
+from energypred.cli import compare, countries, evaluate, fit, generate, predict
 from energypred.errors import EnergypredError
 
 COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "generate": (generate, "measure a local layer-energy dataset with CodeCarbon"),
+    "fit": (fit, "fit per-layer-type regressors on a dataset"),
+    "predict": (predict, "predict the joules of a model before running it"),
+    "evaluate": (evaluate, "whole-model error with architectures held out, and additivity"),
+    "compare": (compare, "several models side by side: J/sample, kWh and g CO2e per 1M"),
+    "countries": (countries, "list the country codes --country accepts"),
 }
 
 

@@ -98,7 +98,7 @@ def trace_arch(cfg: ArchConfig) -> list[tracing.TracedLayer]:
     """Leaf calls of an architecture variant, traced on meta tensors."""
     with torch.device("meta"):
         model = build_arch(cfg)
-    return tracing.trace(model, cfg.input_shape)
+    return tracing.trace(model, cfg.input_shape).layers
 
 
 def estimate_layer(cfg: LayerConfig, phase: str, rates: MachineRates) -> Estimate:

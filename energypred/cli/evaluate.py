@@ -1,0 +1,54 @@
+"""``energypred evaluate``: whole-model error (architectures held out) and additivity."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from energypred import artifacts
+from energypred.dataset import read_dataset
+from energypred.drift import corrected
+from energypred.evaluation import evaluate
+from energypred.plots import evaluation_plot
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``evaluate``."""
+    p.add_argument("--data", required=True, type=Path, help="dataset directory")
+    p.add_argument("--predictor", default=None, help="predictor directory (default: shipped)")
+    p.add_argument("--plot", type=Path, default=None, help="write predicted-vs-measured PNG")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print per-architecture figures."""
+    given = artifacts.load(args.predictor) if args.predictor else artifacts.load_default()
+    df = read_dataset(args.data)
+    drift = bool(given.metadata.get("drift_corrected", False))
+    if drift:
+        df = corrected(df)
+        print("energies drift-corrected with the reference workload, as the predictor was")
+    ev = evaluate(df, given=given, target=given.target, progress=True)
+    if ev.rows.empty:
+        print(f"{args.data} has no measured whole-model rows to evaluate")
+        return 1
+    s = ev.summary()
+    print(f"whole models in {args.data}: sum of per-layer predictions vs measured {given.target}")
+    print("  held out = refitted without any layer of that architecture; "
+          f"given = {given.source} as is")
+    print(f"  {'phase':<10}{'architecture':<14}{'n':>3}{'MAPE held-out':>15}{'within ±10%':>13}"
+          f"{'MAPE given':>12}{'additivity |mean|':>19}{'(signed)':>10}")
+    for (phase, arch), r in s.iterrows():
+        print(f"  {phase:<10}{arch:<14}{int(r.n):>3}{100 * r.mape_held_out:>14.1f}%"
+              f"{100 * r.within_10_held_out:>12.0f}%{100 * r.mape_given:>11.1f}%"
+              f"{100 * r.additivity_mean_abs:>18.1f}%{100 * r.additivity_mean:>+9.1f}%")
+    print("  additivity = sum of the separately measured leaves / measured whole - 1")
+    print("ranking the whole models (Spearman correlation with the measurements) and error:")
+    for (phase, arch), r in s.iterrows():
+        if arch != "ALL":
+            continue
+        print(f"  {phase:<10} learned (held out): rho {r.spearman_held_out:.3f}, MAPE "
+              f"{100 * r.mape_held_out:.1f} %;  theoretical (Horowitz 45 nm): rho "
+              f"{r.spearman_theory:.3f}, MAPE {100 * r.mape_theory:.1f} %")
+    if args.plot:
+        print(f"wrote {evaluation_plot(ev, args.plot)}")
+    return 0

@@ -1,0 +1,75 @@
+"""``energypred fit``: fit per-layer-type regressors on a dataset and save them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from energypred import artifacts
+from energypred.dataset import dataset_hash, read_dataset
+from energypred.drift import corrected
+from energypred.fitting import fit_models
+from energypred.measurement.meter import Methods
+from energypred.predictor import Predictor
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``fit``."""
+    p.add_argument("--data", required=True, type=Path, help="dataset directory")
+    p.add_argument("--out", required=True, type=Path, help="predictor directory to write")
+    p.add_argument("--target", default="energy_j",
+                   help="energy column to predict: energy_j (cpu+ram+gpu, default), cpu_energy_j")
+    p.add_argument("--drift-correct", action="store_true",
+                   help="rescale each row by the reference workload measured near it in time")
+
+
+def dataset_metadata(df: pd.DataFrame) -> dict[str, Any]:
+    """Hardware and measurement method of a dataset's measured rows (for predictor metadata)."""
+    ok = df[df["status"] == "ok"]
+    first = ok.iloc[0]
+    combos = ok.drop_duplicates(["meter", "cpu_method", "ram_method", "gpu_method"])
+    methods = "; ".join(Methods(r.meter, r.cpu_method, r.ram_method, r.gpu_method,
+                                r.cpu_tdp_w if pd.notna(r.cpu_tdp_w) else None,
+                                bool(r.is_estimate)).describe() for r in combos.itertuples())
+    hw = {k: (first[k].item() if hasattr(first[k], "item") else first[k])
+          for k in ("hardware_id", "cpu_model", "cpu_cores", "ram_gb", "gpu_model", "os")}
+    return {"hardware": hw, "measurement_method": methods, "threads": int(first["threads"]),
+            "torch_version": str(first["torch_version"]),
+            "codecarbon_version": str(first["codecarbon_version"])}
+
+
+def format_scores(predictor: Predictor) -> list[str]:
+    """One line per (phase, layer type): chosen candidate and held-out metrics."""
+    lines = [f"{'phase/layer type':<30}{'n':>6}  {'model':<8}{'CV MAPE':>9}   "
+             f"{'random held-out: R2 / MAPE / ±10%':<36}{'arch layers held-out: R2 / MAPE / ±10%'}"]
+
+    def fmt(s: dict[str, Any] | None) -> str:
+        if not s:
+            return f"{'-':<36}"
+        return f"{s['r2']:7.3f} / {100 * s['mape']:6.1f} % / {100 * s['within_10']:5.1f} %     "
+
+    for key, m in sorted(predictor.models.items()):
+        cv = m.scores["cv_mape"][m.candidate]
+        lines.append(f"{key:<30}{m.n_rows:>6}  {m.candidate:<8}{100 * cv:8.1f} %   "
+                     f"{fmt(m.scores.get('random_held_out'))}"
+                     f"{fmt(m.scores.get('arch_layers_held_out'))}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit, print the per-layer-type metrics, save."""
+    df = read_dataset(args.data)
+    data = corrected(df) if args.drift_correct else df
+    predictor = Predictor(fit_models(data, target=args.target), source=str(args.out))
+    predictor.metadata.update(dataset_metadata(df), target=args.target,
+                              drift_corrected=bool(args.drift_correct),
+                              dataset={"path": str(args.data), "sha256": dataset_hash(args.data),
+                                       "rows": int(len(df))})
+    print("\n".join(format_scores(predictor)))
+    artifacts.save(predictor, args.out)
+    print(f"saved predictor to {args.out} (target {args.target}; energy from "
+          f"{predictor.method})")
+    return 0

@@ -1,0 +1,129 @@
+"""Whole-model evaluation: sum of per-layer predictions vs the measured whole network.
+
+Held out by architecture: to predict a VGG16 row, the regressors are refitted on the dataset
+without any VGG16 leaf (``exclude_architectures``), so no layer of that network was seen.
+Additivity of the measurements themselves (sum of a variant's separately measured leaves vs
+its measured whole) is reported beside it: a predictor cannot beat the data's own additivity.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from energypred import features, theory
+from energypred.configs import ArchConfig
+from energypred.fitting import fit_models
+from energypred.measurement import workloads as wl
+from energypred.predictor import Predictor
+
+
+def arch_config(config_json: str) -> ArchConfig:
+    """The architecture variant stored in a whole-model row."""
+    p = json.loads(config_json)
+    return ArchConfig(p["architecture"], int(p["batch_size"]), int(p["resolution"]),
+                      float(p["width_mult"]), int(p["num_classes"]))
+
+
+def leaf_rows(cfg: ArchConfig) -> pd.DataFrame:
+    """One row per leaf call of an architecture variant, in the dataset's column layout."""
+    rows = []
+    for r in wl.trace_arch(cfg):
+        if r.counts is None or r.layer_type is None:
+            continue
+        rows.append({"layer_type": r.layer_type,
+                     **features.layer_columns(r.params, r.input_shape, r.output_shape,
+                                              r.counts)})
+    return pd.DataFrame(rows)
+
+
+def theory_whole(cfg: ArchConfig, phase: str, costs: theory.OpCosts) -> float:
+    """Theoretical (elementary-operation) J of one call of an architecture variant."""
+    return float(np.nansum([theory.layer_energy_j(r.layer_type, r.counts, costs, phase)
+                            for r in wl.trace_arch(cfg)]))
+
+
+def predict_whole(predictor: Predictor, cfg: ArchConfig, phase: str) -> tuple[float, int]:
+    """(sum of per-leaf predictions in J, number of leaves without a regressor)."""
+    pred = predictor.predict_rows(leaf_rows(cfg), phase)
+    return float(np.nansum(pred)), int(np.isnan(pred).sum())
+
+
+@dataclass
+class Evaluation:
+    """Per whole-model row: measured and predicted J per call, errors and additivity."""
+
+    rows: pd.DataFrame
+
+    def summary(self) -> pd.DataFrame:
+        """MAPE, share within ±10 % and additivity per (phase, architecture) and overall."""
+        def agg(g: pd.DataFrame) -> pd.Series:
+            return pd.Series({
+                "n": len(g), "mape_held_out": g["abs_err_held_out"].mean(),
+                "within_10_held_out": (g["abs_err_held_out"] <= 0.10).mean(),
+                "mape_given": g["abs_err_given"].mean() if "abs_err_given" in g else np.nan,
+                "additivity_mean_abs": g["additivity"].abs().mean(),
+                "additivity_mean": g["additivity"].mean(),
+                "spearman_held_out": _spearman(g["measured_j"], g["predicted_held_out_j"]),
+                "spearman_theory": _spearman(g["measured_j"], g["theory_j"]),
+                "mape_theory": g["abs_err_theory"].mean()})
+        per = self.rows.groupby(["phase", "architecture"]).apply(agg, include_groups=False)
+        overall = self.rows.groupby("phase").apply(agg, include_groups=False)
+        overall.index = pd.MultiIndex.from_tuples([(p, "ALL") for p in overall.index])
+        return pd.concat([per, overall]).sort_index()
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    if len(a) < 3:
+        return float("nan")
+    return float(a.rank().corr(b.rank()))
+
+
+def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "energy_j",
+             candidates: Sequence[str] | None = None,
+             costs: theory.OpCosts | None = None, progress: bool = False) -> Evaluation:
+    """Evaluate every measured whole-model row of ``df`` (see module doc).
+
+    Besides the learned estimate (held out, and ``given`` as is), the theoretical estimate
+    (elementary operations priced by ``costs``, default Horowitz 45 nm 32-bit) is computed for
+    each row, so both can be compared on ranking (Spearman) and absolute error.
+    """
+    costs = costs or theory.load_costs()
+    whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
+    leaves = df[(df["row_kind"] == "arch_layer") & (df["status"] == "ok")].copy()
+    leaves["arch_hash"] = [json.loads(c).get("architecture_hash") for c in leaves["config_json"]]
+    out = []
+    from tqdm import tqdm
+
+    groups = list(whole.groupby("architecture"))
+    for arch, rows in tqdm(groups, desc="refitting without each architecture", unit="arch",
+                           disable=not progress, leave=False):
+        held_out = Predictor(fit_models(df, target, exclude_architectures=[str(arch)],
+                                        candidates=candidates),
+                             source=f"refit without {arch}")
+        for _, row in rows.iterrows():
+            cfg = arch_config(row["config_json"])
+            n_leaves = len(wl.trace_arch(cfg))
+            pred, missing = predict_whole(held_out, cfg, row["phase"])
+            measured = float(row[target])
+            mine = leaves[(leaves["arch_hash"] == row["config_hash"])
+                          & (leaves["phase"] == row["phase"])]
+            additivity = (mine[target].sum() / measured - 1 if len(mine) == n_leaves
+                          else np.nan)
+            th = theory_whole(cfg, row["phase"], costs)
+            rec = {"architecture": arch, "phase": row["phase"], "batch_size": cfg.batch_size,
+                   "resolution": cfg.resolution, "width_mult": cfg.width_mult,
+                   "num_classes": cfg.num_classes, "measured_j": measured,
+                   "predicted_held_out_j": pred, "unpriced_leaves": missing,
+                   "abs_err_held_out": abs(pred - measured) / measured,
+                   "additivity": additivity, "theory_j": th,
+                   "abs_err_theory": abs(th - measured) / measured}
+            if given is not None:
+                g, _ = predict_whole(given, cfg, row["phase"])
+                rec.update(predicted_given_j=g, abs_err_given=abs(g - measured) / measured)
+            out.append(rec)
+    return Evaluation(pd.DataFrame(out))

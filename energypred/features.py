@@ -1,0 +1,101 @@
+"""Features: the named columns each layer type's regressor sees, from shapes and counts only.
+
+The same function (:func:`layer_columns`) describes a measured row and a traced layer, so a
+predictor sees exactly what it was fitted on. Features are named, never positional.
+
+Choices (see the fitting module for how they are used):
+    conv2d / linear      MACs and bytes moved (input + weights + output): the two axes of a
+                         roofline; plus the shape terms that change efficiency (kernel, channels
+                         per group, spatial size, batch).
+    pooling              window visits (output × k²) and bytes moved; no MACs.
+    element-wise         elements and bytes moved, batch and elements per sample, in place or not.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from energypred.configs import shape_str
+from energypred.layers import LayerCounts
+
+Shape = tuple[int, ...]
+
+#: Work features: the quantities energy should scale with, used by the linear-on-counts model.
+WORK_FEATURES: dict[str, list[str]] = {
+    "conv2d": ["macs", "bytes_moved"],
+    "linear": ["macs", "bytes_moved"],
+    "maxpool2d": ["window_ops", "bytes_moved"],
+    "adaptiveavgpool2d": ["window_ops", "bytes_moved"],
+}
+_ELEMENTWISE_WORK = ["input_elements", "bytes_moved"]
+
+#: Shape features added for the log-space polynomial models.
+SHAPE_FEATURES: dict[str, list[str]] = {
+    "conv2d": ["output_elements", "weight_elements", "kernel_size", "in_per_group",
+               "input_height", "batch_size", "stride"],
+    "linear": ["batch_size", "in_features", "out_features"],
+    "maxpool2d": ["kernel_size", "stride", "batch_size", "output_elements"],
+    "adaptiveavgpool2d": ["batch_size", "output_elements"],
+}
+_ELEMENTWISE_SHAPE = ["batch_size", "elements_per_sample", "inplace"]
+
+
+def work_features(layer_type: str) -> list[str]:
+    """Names of the work features of a layer type."""
+    return list(WORK_FEATURES.get(layer_type, _ELEMENTWISE_WORK))
+
+
+def all_features(layer_type: str) -> list[str]:
+    """Names of every feature of a layer type (work features first)."""
+    return work_features(layer_type) + SHAPE_FEATURES.get(layer_type, _ELEMENTWISE_SHAPE)
+
+
+def shape_columns(in_shape: Shape, out_shape: Shape) -> dict[str, Any]:
+    """Dataset columns describing an input and output shape (batch first)."""
+    cols: dict[str, Any] = {"batch_size": in_shape[0], "input_shape": shape_str(in_shape),
+                            "output_shape": shape_str(out_shape),
+                            "elements_per_sample": math.prod(in_shape[1:])}
+    if len(in_shape) == 4:
+        cols.update(input_channels=in_shape[1], input_height=in_shape[2],
+                    input_width=in_shape[3])
+    return cols
+
+
+_PARAM_COLUMNS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+                  "groups", "in_features", "out_features", "inplace")
+_COUNT_COLUMNS = ("macs", "input_elements", "output_elements", "weight_elements", "window_ops",
+                  "bytes_read", "bytes_written")
+
+
+def layer_columns(params: dict[str, Any], in_shape: Shape, out_shape: Shape,
+                  counts: LayerCounts) -> dict[str, Any]:
+    """Dataset columns describing one layer call: shapes, hyper-parameters and counts."""
+    cols = shape_columns(in_shape, out_shape)
+    cols.update({k: getattr(counts, k) for k in _COUNT_COLUMNS})
+    cols.update({k: params[k] for k in _PARAM_COLUMNS
+                 if k in params and isinstance(params[k], (int, bool))})
+    return cols
+
+
+def add_derived(df: pd.DataFrame) -> pd.DataFrame:
+    """Add the derived feature columns (``bytes_moved``, ``in_per_group``); returns a copy."""
+    out = df.copy()
+    out["bytes_moved"] = out["bytes_read"].astype(float) + out["bytes_written"].astype(float)
+    if "in_channels" in out and "groups" in out:
+        out["in_per_group"] = out["in_channels"] / out["groups"]
+    out["inplace"] = out.get("inplace", pd.Series(False, index=out.index)).fillna(False)
+    out["inplace"] = out["inplace"].astype(float)
+    for col in {f for lt in list(WORK_FEATURES) + ["relu"] for f in all_features(lt)}:
+        if col not in out:
+            out[col] = np.nan
+    return out
+
+
+def feature_frame(df: pd.DataFrame, layer_type: str) -> pd.DataFrame:
+    """The feature columns of ``layer_type`` as floats (missing values become 0)."""
+    cols = all_features(layer_type)
+    return add_derived(df)[cols].astype(float).fillna(0.0)

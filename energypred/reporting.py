@@ -1,0 +1,146 @@
+"""Reports people can read: aligned tables, markdown, JSON; units always printed."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from energypred.prediction import Report
+
+FORMATS = ("table", "markdown", "json")
+PER_MILLION = 1_000_000
+
+
+def si(v: float, unit: str = "") -> str:
+    """1.5e9 -> '1.50 G' + unit; NaN -> '-'."""
+    if v is None or not math.isfinite(v):
+        return "-"
+    for div, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.2f} {prefix}{unit}"
+    return f"{v:.3g} {unit}".rstrip()
+
+
+def num(v: float, digits: int = 4) -> str:
+    """Compact number; NaN -> '-'."""
+    return f"{v:.{digits}g}" if v is not None and math.isfinite(v) else "-"
+
+
+def render(headers: Sequence[str], rows: Sequence[Sequence[str]], fmt: str = "table",
+           right: Sequence[bool] | None = None, indent: str = "  ") -> list[str]:
+    """An aligned text table or a markdown table."""
+    right = right or [False] * len(headers)
+    if fmt == "markdown":
+        out = ["| " + " | ".join(headers) + " |",
+               "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+        return out + ["| " + " | ".join(row) + " |" for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return indent + "  ".join(c.rjust(w) if r else c.ljust(w)
+                                  for c, w, r in zip(cells, widths, right, strict=True)).rstrip()
+
+    return [line(headers)] + [line(r) for r in rows]
+
+
+def _what(phase: str) -> str:
+    return "training step" if phase == "training" else "forward pass"
+
+
+def report_lines(r: Report, title: str, fmt: str = "table") -> list[str]:
+    """A prediction as text or markdown: totals, factors, per-layer table, unpriced work."""
+    if fmt == "json":
+        return [json.dumps({"model": title, **r.to_dict()}, default=float)]
+    what, fp = _what(r.phase), r.footprint
+    bound = " (lower bound)" if r.is_lower_bound else ""
+    facts = [
+        f"compute energy: {num(r.energy_j)} J per {what} of the batch{bound}; "
+        f"{num(r.energy_j_per_sample)} J per sample; {num(r.energy_kwh)} kWh",
+        f"facility energy: {num(fp.facility_energy_j)} J (PUE {fp.pue:g})",
+        f"emissions: {num(fp.gco2e)} g CO2e per {what} "
+        f"({fp.intensity.g_per_kwh:.2f} g/kWh: {fp.intensity.source})",
+        f"work: {si(r.total_macs, 'MAC')} per {what} (1 MAC = 2 FLOPs); efficiency "
+        f"{si(r.flops_per_j, 'FLOP/J')}",
+    ]
+    if r.theory_energy_j is not None:
+        facts.append(f"theoretical estimate: {num(r.theory_energy_j)} J ({r.theory_source}; "
+                     "elementary operations only, see energypred.theory)")
+    facts += [f"predictor: {r.predictor} (target {r.target})",
+              f"its data came from: {r.method}"]
+    theory_col = "theory_j" in r.layers
+    headers = ["#", "name", "type", "output", "MACs", "energy J", "share", "FLOP/J"]
+    if theory_col:
+        headers.append("theory J")
+    rows = []
+    for row in r.layers.itertuples():
+        cells = [str(row.index), row.name, row.type, row.output_shape, si(row.macs),
+                 num(row.energy_j) if math.isfinite(row.energy_j) else "unpriced",
+                 f"{100 * row.share:.1f} %" if math.isfinite(row.share) else "-",
+                 si(row.flops_per_j)]
+        if theory_col:
+            cells.append(num(row.theory_j))
+        rows.append(cells)
+    right = [True, False, False, False, True, True, True, True, True][: len(headers)]
+    shape = "x".join(map(str, r.input_shape))
+    if fmt == "markdown":
+        out = [f"### {title}: batch {r.batch_size} × {shape} ({r.phase})", ""]
+        out += [f"- {f}" for f in facts] + [""] + render(headers, rows, "markdown", right)
+    else:
+        out = [f"{title}: batch {r.batch_size} x {shape} ({r.phase})"]
+        out += [f"  {f}" for f in facts] + [""] + render(headers, rows, "table", right)
+    if not r.unsupported.empty:
+        out += ["", "not priced (the total is a lower bound):"]
+        urows = [[u.kind, u.type, u.name, str(u.count), si(u.macs, "MAC"),
+                  f"{100 * u.share_of_macs:.1f} %"] for u in r.unsupported.itertuples()]
+        out += render(["kind", "type", "name", "calls", "MACs", "share of MACs"], urows, fmt,
+                      [False, False, False, True, True, True])
+    out += [("- " if fmt == "markdown" else "") + f"warning: {w}" for w in r.warnings]
+    return out
+
+
+def compare_record(title: str, r: Report) -> dict[str, Any]:
+    """One model's comparison figures (per sample and per million inferences)."""
+    per_sample = r.energy_j_per_sample
+    fp = r.footprint
+    return {
+        "model": title, "batch_size": r.batch_size, "phase": r.phase,
+        "energy_j_per_sample": per_sample,
+        "kwh_per_million": per_sample * PER_MILLION * fp.pue / 3.6e6,
+        "gco2e_per_million": per_sample * PER_MILLION * fp.pue / 3.6e6 * fp.intensity.g_per_kwh,
+        "flops_per_j": r.flops_per_j, "macs_per_sample": r.total_macs / r.batch_size,
+        "is_lower_bound": r.is_lower_bound, "pue": fp.pue,
+        "carbon_intensity_g_per_kwh": fp.intensity.g_per_kwh,
+        "carbon_intensity_source": fp.intensity.source,
+        "theory_j_per_sample": (r.theory_energy_j / r.batch_size
+                                if r.theory_energy_j is not None else None),
+    }
+
+
+def compare_lines(records: list[dict[str, Any]], fmt: str = "table") -> list[str]:
+    """Several models side by side."""
+    if fmt == "json":
+        return [json.dumps(records, default=float)]
+    first = records[0]
+    headers = ["model", "J/sample", "kWh per 1M", "g CO2e per 1M", "FLOP/J", "MAC/sample"]
+    has_theory = any(r["theory_j_per_sample"] is not None for r in records)
+    if has_theory:
+        headers.append("theory J/sample")
+    rows = []
+    for rec in records:
+        cells = [rec["model"] + (" (lower bound)" if rec["is_lower_bound"] else ""),
+                 num(rec["energy_j_per_sample"]), num(rec["kwh_per_million"]),
+                 num(rec["gco2e_per_million"]), si(rec["flops_per_j"]),
+                 si(rec["macs_per_sample"])]
+        if has_theory:
+            cells.append(num(rec["theory_j_per_sample"] or math.nan))
+        rows.append(cells)
+    right = [False] + [True] * (len(headers) - 1)
+    head = (f"{first['phase']}, batch {first['batch_size']}; per 1M inferences includes "
+            f"PUE {first['pue']:g} and {first['carbon_intensity_g_per_kwh']:.2f} g CO2e/kWh "
+            f"({first['carbon_intensity_source']}); 2 FLOPs per MAC")
+    if fmt == "markdown":
+        return [head, ""] + render(headers, rows, "markdown", right)
+    return [head] + render(headers, rows, "table", right)

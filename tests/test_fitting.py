@@ -1,0 +1,124 @@
+"""Fitting on a synthetic law, save/load round trips, refused artifacts, prediction reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from synthetic import dataset, law
+from torch import nn
+
+from energypred import artifacts
+from energypred.errors import ArtifactError, UnsupportedLayerError
+from energypred.evaluation import evaluate
+from energypred.plots import evaluation_plot as plot
+from energypred.fitting import fit_models, score
+from energypred.prediction import predict
+from energypred.predictor import Predictor
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return dataset()
+
+
+@pytest.fixture(scope="module")
+def fitted(data: pd.DataFrame) -> Predictor:
+    return Predictor(fit_models(data), metadata={"target": "energy_j",
+                                                 "measurement_method": "synthetic law"})
+
+
+def test_score_by_hand() -> None:
+    # errors 5 % and 30 % -> MAPE 17.5 %, one of two within ±10 %
+    s = score(np.array([1.0, 2.0]), np.array([1.05, 1.4]))
+    assert s["mape"] == pytest.approx(0.175) and s["within_10"] == 0.5
+
+
+def test_fit_recovers_a_known_law(fitted: Predictor, data: pd.DataFrame) -> None:
+    layers = data[data.row_kind == "layer"]
+    pred = fitted.predict_rows(layers, "inference")
+    rel = np.abs(pred - layers.energy_j.to_numpy()) / layers.energy_j.to_numpy()
+    assert np.median(rel) < 0.02
+    conv = fitted.models["inference/conv2d"]
+    assert conv.scores["chosen"] in conv.scores["cv_mape"]
+    assert "random_held_out" in conv.scores and "arch_layers_held_out" in conv.scores
+
+
+def test_whole_model_evaluation_holds_architectures_out(data: pd.DataFrame,
+                                                         fitted: Predictor,
+                                                         tmp_path: Path) -> None:
+    ev = evaluate(data, given=fitted)
+    assert set(ev.rows.architecture) == {"alexnet", "vgg11"}
+    assert (ev.rows.abs_err_held_out < 0.05).all()  # the law is additive by construction
+    assert np.allclose(ev.rows.additivity, 0.0)
+    png = plot(ev, tmp_path / "ev.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_save_load_round_trip_gives_identical_predictions(fitted: Predictor, data: pd.DataFrame,
+                                                          tmp_path: Path) -> None:
+    artifacts.save(fitted, tmp_path / "p", extra={"hardware": {}})
+    loaded = artifacts.load(tmp_path / "p")
+    rows = data[data.row_kind.isin(["layer", "arch_layer"])]
+    np.testing.assert_array_equal(fitted.predict_rows(rows, "inference"),
+                                  loaded.predict_rows(rows, "inference"))
+    meta = json.loads((tmp_path / "p" / "metadata.json").read_text())
+    assert meta["format_version"] == artifacts.FORMAT_VERSION and "sklearn_version" in meta
+
+
+def test_tampered_or_incompatible_artifacts_are_refused(fitted: Predictor, tmp_path: Path) -> None:
+    d = artifacts.save(fitted, tmp_path / "p")
+    est = d / artifacts.ESTIMATORS
+    est.write_bytes(est.read_bytes() + b"\0")
+    with pytest.raises(ArtifactError, match="modified or replaced"):
+        artifacts.load(d)
+    d = artifacts.save(fitted, tmp_path / "q")
+    meta = json.loads((d / artifacts.METADATA).read_text())
+    (d / artifacts.METADATA).write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(ArtifactError, match="format 99"):
+        artifacts.load(d)
+    (d / artifacts.METADATA).write_text(json.dumps({**meta, "sklearn_version": "0.1.0"}))
+    with pytest.raises(ArtifactError, match="scikit-learn 0.1.0"):
+        artifacts.load(d)
+    with pytest.raises(ArtifactError, match="not a predictor directory"):
+        artifacts.load(tmp_path / "nothing")
+
+
+class WithBatchNorm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.bn = nn.BatchNorm2d(8)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(x)) * 2)
+
+
+def test_prediction_sums_layers_and_reports_unsupported(fitted: Predictor) -> None:
+    r = predict(WithBatchNorm(), (3, 8, 8), batch_size=2, predictor=fitted)
+    priced = r.layers.dropna(subset=["energy_j"])
+    assert list(priced.type) == ["conv2d", "relu"]
+    assert r.energy_j == pytest.approx(priced.energy_j.sum())
+    assert r.energy_j_per_sample == pytest.approx(r.energy_j / 2)
+    # the conv by hand: 2 x 8 x 6 x 6 = 576 outputs x 27 = 15,552 MACs
+    assert r.layers.iloc[0].macs == 15_552
+    conv_row = {"macs": 15_552, "bytes_read": (2 * 3 * 64 + 224) * 4,
+                "bytes_written": 576 * 4, "window_ops": 0}
+    assert r.layers.iloc[0].energy_j == pytest.approx(law(conv_row, "inference"), rel=0.05)
+    assert set(r.unsupported.type) == {"BatchNorm2d", "mul"} and r.is_lower_bound
+    assert any("lower bound" in w for w in r.warnings)
+    with pytest.raises(UnsupportedLayerError, match="BatchNorm2d"):
+        predict(WithBatchNorm(), (3, 8, 8), predictor=fitted, strict=True)
+    d = r.to_dict()
+    assert json.loads(json.dumps(d, default=float))["energy_j"] == pytest.approx(r.energy_j)
+
+
+def test_more_samples_cost_more(fitted: Predictor) -> None:
+    small = predict("alexnet", (3, 64, 64), 1, predictor=fitted, kwargs={"width_mult": 0.25})
+    big = predict("alexnet", (3, 64, 64), 8, predictor=fitted, kwargs={"width_mult": 0.25})
+    assert big.energy_j > small.energy_j > 0 and big.unsupported.empty

@@ -17,6 +17,7 @@ import pandas as pd
 
 from energypred import features, theory
 from energypred.configs import ArchConfig
+from energypred.context import _arch_config, fit_context, llc_for
 from energypred.fitting import fit_models
 from energypred.measurement import workloads as wl
 from energypred.predictor import Predictor
@@ -24,9 +25,7 @@ from energypred.predictor import Predictor
 
 def arch_config(config_json: str) -> ArchConfig:
     """The architecture variant stored in a whole-model row."""
-    p = json.loads(config_json)
-    return ArchConfig(p["architecture"], int(p["batch_size"]), int(p["resolution"]),
-                      float(p["width_mult"]), int(p["num_classes"]))
+    return _arch_config(config_json)
 
 
 def leaf_rows(cfg: ArchConfig) -> pd.DataFrame:
@@ -49,8 +48,8 @@ def theory_whole(cfg: ArchConfig, phase: str, costs: theory.OpCosts) -> float:
 
 def predict_whole(predictor: Predictor, cfg: ArchConfig, phase: str) -> tuple[float, int]:
     """(sum of per-leaf predictions in J, number of leaves without a regressor)."""
-    pred = predictor.predict_rows(leaf_rows(cfg), phase)
-    return float(np.nansum(pred)), int(np.isnan(pred).sum())
+    isolated, context = predictor.predict_network(leaf_rows(cfg), phase)
+    return float(np.nansum(isolated) + np.sum(context)), int(np.isnan(isolated).sum())
 
 
 @dataclass
@@ -85,7 +84,8 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
 
 def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "energy_j",
              candidates: Sequence[str] | None = None,
-             costs: theory.OpCosts | None = None, progress: bool = False) -> Evaluation:
+             costs: theory.OpCosts | None = None, progress: bool = False,
+             context: bool = True) -> Evaluation:
     """Evaluate every measured whole-model row of ``df`` (see module doc).
 
     Besides the learned estimate (held out, and ``given`` as is), the theoretical estimate
@@ -93,6 +93,7 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
     each row, so both can be compared on ranking (Spearman) and absolute error.
     """
     costs = costs or theory.load_costs()
+    llc = llc_for(df)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
     leaves = df[(df["row_kind"] == "arch_layer") & (df["status"] == "ok")].copy()
     leaves["arch_hash"] = [json.loads(c).get("architecture_hash") for c in leaves["config_json"]]
@@ -102,8 +103,10 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
     groups = list(whole.groupby("architecture"))
     for arch, rows in tqdm(groups, desc="refitting without each architecture", unit="arch",
                            disable=not progress, leave=False):
+        ctx = fit_context(df, llc, target, exclude_architectures=[str(arch)])
         held_out = Predictor(fit_models(df, target, exclude_architectures=[str(arch)],
                                         candidates=candidates),
+                             metadata={"context": ctx.to_dict()} if context else {},
                              source=f"refit without {arch}")
         for _, row in rows.iterrows():
             cfg = arch_config(row["config_json"])

@@ -24,14 +24,21 @@ from energypred.layers import LayerCounts
 
 Shape = tuple[int, ...]
 
+#: glibc's largest mmap threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX): an output this large
+#: is mapped fresh and page-faulted on every call, a regime of its own (measured here: ~30 nJ
+#: per element for a large out-of-place ReLU vs ~0.7 nJ in place).
+LARGE_ALLOC_BYTES = 32 * 1024 * 1024
+
 #: Work features: the quantities energy should scale with, used by the linear-on-counts model.
 WORK_FEATURES: dict[str, list[str]] = {
-    "conv2d": ["macs", "bytes_moved"],
-    "linear": ["macs", "bytes_moved"],
-    "maxpool2d": ["window_ops", "bytes_moved"],
-    "adaptiveavgpool2d": ["window_ops", "bytes_moved"],
+    "conv2d": ["macs", "output_elements", "bytes_moved", "alloc_large_bytes"],
+    "linear": ["macs", "output_elements", "bytes_moved", "alloc_large_bytes"],
+    "maxpool2d": ["window_ops", "output_elements", "bytes_moved", "alloc_large_bytes"],
+    "adaptiveavgpool2d": ["window_ops", "bytes_moved", "alloc_large_bytes"],
 }
-_ELEMENTWISE_WORK = ["input_elements", "bytes_moved"]
+_ELEMENTWISE_WORK = ["input_elements", "bytes_moved", "alloc_large_bytes"]
+#: Layer types whose call allocates no output at inference (a view, the identity).
+_NO_ALLOC = {"flatten", "dropout"}
 
 #: Shape features added for the log-space polynomial models.
 SHAPE_FEATURES: dict[str, list[str]] = {
@@ -50,8 +57,9 @@ def work_features(layer_type: str) -> list[str]:
 
 
 def all_features(layer_type: str) -> list[str]:
-    """Names of every feature of a layer type (work features first)."""
-    return work_features(layer_type) + SHAPE_FEATURES.get(layer_type, _ELEMENTWISE_SHAPE)
+    """Names of every feature of a layer type (work features first, no repeats)."""
+    names = work_features(layer_type) + SHAPE_FEATURES.get(layer_type, _ELEMENTWISE_SHAPE)
+    return list(dict.fromkeys(names))
 
 
 def shape_columns(in_shape: Shape, out_shape: Shape) -> dict[str, Any]:
@@ -87,8 +95,11 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
     out["bytes_moved"] = out["bytes_read"].astype(float) + out["bytes_written"].astype(float)
     if "in_channels" in out and "groups" in out:
         out["in_per_group"] = out["in_channels"] / out["groups"]
-    out["inplace"] = out.get("inplace", pd.Series(False, index=out.index)).fillna(False)
-    out["inplace"] = out["inplace"].astype(float)
+    inplace = out.get("inplace", pd.Series(False, index=out.index))
+    out["inplace"] = inplace.astype(object).where(inplace.notna(), False).astype(float)
+    allocates = (out["inplace"] == 0) & ~out["layer_type"].isin(_NO_ALLOC)
+    big = out["bytes_written"].astype(float) >= LARGE_ALLOC_BYTES
+    out["alloc_large_bytes"] = np.where(allocates & big, out["bytes_written"].astype(float), 0.0)
     for col in {f for lt in list(WORK_FEATURES) + ["relu"] for f in all_features(lt)}:
         if col not in out:
             out[col] = np.nan

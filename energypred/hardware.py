@@ -6,6 +6,7 @@ import hashlib
 import json
 import platform
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -21,6 +22,19 @@ def _cpu_model() -> str:
     except OSError:
         pass  # not Linux: fall back to platform below
     return platform.processor() or platform.machine()
+
+
+def _llc_bytes() -> int | None:
+    """Size of the largest CPU cache (Linux sysfs), bytes; None where it cannot be read."""
+    sizes = []
+    for d in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (d / "size").read_text().strip()
+        except OSError:
+            continue
+        units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+        sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
+    return max(sizes) if sizes else None
 
 
 def _gpu_model() -> str:
@@ -47,6 +61,7 @@ def fingerprint() -> dict[str, Any]:
         "ram_gb": round(psutil.virtual_memory().total / 1e9, 1),
         "gpu_model": _gpu_model(),
         "os": f"{platform.system()} {platform.release()}",
+        "llc_bytes": _llc_bytes(),
     }
     hw_id = hashlib.sha256(json.dumps(
         {k: hw[k] for k in ("cpu_model", "cpu_cores", "ram_gb", "gpu_model")},

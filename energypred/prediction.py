@@ -49,6 +49,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     theory_energy_j: float | None = None
     theory_source: str | None = None
+    context_energy_j: float = 0.0  # part of energy_j: weights re-read from memory in a network
 
     @property
     def energy_j_per_sample(self) -> float:
@@ -84,6 +85,7 @@ class Report:
             "carbon_intensity_g_per_kwh": self.footprint.intensity.g_per_kwh,
             "carbon_intensity_source": self.footprint.intensity.source,
             "theory_energy_j": self.theory_energy_j, "theory_source": self.theory_source,
+            "context_energy_j": self.context_energy_j,
             "layers": self.layers.to_dict(orient="records"),
             "unsupported": self.unsupported.to_dict(orient="records"),
             "predictor": self.predictor, "measurement_method": self.method,
@@ -156,17 +158,21 @@ def predict(model: nn.Module | str, input_shape: tuple[int, ...] = (3, 224, 224)
     net = build_model(model, kwargs)
     tr = trace(net, (batch_size, *input_shape))
     priced, unpriced = _priceable(tr, predictor, phase)
-    energy = predictor.predict_rows(priced, phase) if not priced.empty else np.array([])
+    isolated, context = (predictor.predict_network(priced, phase) if not priced.empty
+                         else (np.array([]), np.array([])))
+    energy = isolated + context
     macs_of = {r.index: (r.counts.macs if r.counts else r.aten_macs) for r in tr.layers}
     total_macs = sum(macs_of.values()) + sum(op.macs for op in tr.functional)
     unsupported = _unsupported(tr, unpriced, total_macs)
     energy_by_index = dict(zip(priced["index"], energy, strict=True)) if len(priced) else {}
+    context_by_index = dict(zip(priced["index"], context, strict=True)) if len(priced) else {}
     total = float(np.nansum(energy))
     layer_rows = [{
         "index": r.index, "name": r.name, "type": r.layer_type or r.module_type,
         "output_shape": "x".join(map(str, r.output_shape)), "macs": macs_of[r.index],
-        "energy_j": energy_by_index.get(r.index, np.nan)} for r in tr.layers]
-    layers = pd.DataFrame(layer_rows, columns=LAYER_COLUMNS[:-1])
+        "energy_j": energy_by_index.get(r.index, np.nan),
+        "context_j": context_by_index.get(r.index, np.nan)} for r in tr.layers]
+    layers = pd.DataFrame(layer_rows, columns=[*LAYER_COLUMNS[:-1], "context_j"])
     layers["share"] = layers["energy_j"] / total if total > 0 else np.nan
     layers["flops_per_j"] = 2 * layers["macs"] / layers["energy_j"]
     theory_total, theory_source = None, None
@@ -185,7 +191,8 @@ def predict(model: nn.Module | str, input_shape: tuple[int, ...] = (3, 224, 224)
             + "; drop --strict to get a lower bound")
     return Report(total, batch_size, tuple(input_shape), phase, layers, unsupported,
                   predictor.source, predictor.method, predictor.target, int(total_macs),
-                  footprint(total, pue, intensity), warnings, theory_total, theory_source)
+                  footprint(total, pue, intensity), warnings, theory_total, theory_source,
+                  float(np.sum(context)) if len(context) else 0.0)
 
 
 def _warnings(predictor: Predictor, priced: pd.DataFrame, phase: str,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from energypred.context import Context
 from energypred.features import add_derived
 from energypred.fitting import LayerModel
 
@@ -41,6 +42,19 @@ class Predictor:
             X = frame.loc[idx, model.features].astype(float).fillna(0.0)
             out[np.asarray(idx)] = model.predict(X)
         return out
+
+    @property
+    def context(self) -> Context:
+        """The network-context correction (none if the metadata has no fitted one)."""
+        return Context.from_dict(self.metadata.get("context"))
+
+    def predict_network(self, rows: pd.DataFrame, phase: str) -> tuple[np.ndarray, np.ndarray]:
+        """(isolated J, network-context J) per row of the leaf calls of one network."""
+        isolated = self.predict_rows(rows, phase)
+        if rows.empty:
+            return isolated, np.zeros(0)
+        weight_bytes = rows["weight_elements"].astype(float).fillna(0.0) * 4
+        return isolated, np.array(self.context.energy_j(list(weight_bytes), phase))
 
     def out_of_range(self, rows: pd.DataFrame, phase: str, tolerance: float = 0.05
                      ) -> list[tuple[int, str]]:

@@ -55,10 +55,12 @@ def analyse(df: pd.DataFrame) -> None:
         ref = run[run.row_kind == "reference"]
         if len(ref) > 1:
             e = ref["energy_j"]
+            p5, p95 = e.quantile(0.05), e.quantile(0.95)
             print(f"  reference workload ({len(ref)} readings over "
                   f"{(ref.timestamp.max() - ref.timestamp.min()).total_seconds() / 60:.1f} min): "
-                  f"median {e.median() * 1e3:.2f} mJ/call, range {100 * (e.max() - e.min()) / e.median():.1f} %"
-                  f" of median, CV {100 * e.std() / e.mean():.1f} %")
+                  f"median {e.median() * 1e3:.2f} mJ/call; 5th-95th percentile range "
+                  f"{100 * (p95 - p5) / e.median():.1f} %, max-min {100 * (e.max() - e.min()) / e.median():.1f} %"
+                  f" of the median; CV {100 * e.std() / e.mean():.1f} %")
         print(f"  method: {run.meter.iloc[0]} cpu={run.cpu_method.iloc[0]} "
               f"(TDP {run.cpu_tdp_w.iloc[0]} W) ram={run.ram_method.iloc[0]} "
               f"estimate={bool(run.is_estimate.iloc[0])}")

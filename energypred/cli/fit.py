@@ -10,6 +10,7 @@ import pandas as pd
 
 from energypred import artifacts
 from energypred.dataset import dataset_hash, read_dataset
+from energypred.context import fit_context, llc_for
 from energypred.drift import corrected
 from energypred.fitting import fit_models
 from energypred.measurement.meter import Methods
@@ -64,11 +65,15 @@ def run(args: argparse.Namespace) -> int:
     df = read_dataset(args.data)
     data = corrected(df) if args.drift_correct else df
     predictor = Predictor(fit_models(data, target=args.target), source=str(args.out))
-    predictor.metadata.update(dataset_metadata(df), target=args.target,
+    ctx = fit_context(data, llc_for(df), args.target)
+    predictor.metadata.update(dataset_metadata(df), target=args.target, context=ctx.to_dict(),
                               drift_corrected=bool(args.drift_correct),
                               dataset={"path": str(args.data), "sha256": dataset_hash(args.data),
                                        "rows": int(len(df))})
     print("\n".join(format_scores(predictor)))
+    for phase, k in sorted(ctx.j_per_byte.items()):
+        print(f"network context ({phase}): {k * 1e9:.3f} nJ per cached weight byte "
+              f"(LLC {ctx.llc_bytes / 2**20:.0f} MiB, fitted on {ctx.n_rows[phase]} whole models)")
     artifacts.save(predictor, args.out)
     print(f"saved predictor to {args.out} (target {args.target}; energy from "
           f"{predictor.method})")

@@ -38,8 +38,9 @@ def layers_plot(r: Report, title: str, path: str | Path) -> Path:
     colours = {t: plt.get_cmap("tab10")(i % 10) for i, t in enumerate(types)}
     e = r.layers["energy_j"].fillna(0.0).to_numpy()
     ax.bar(np.arange(len(e)), e, color=[colours[t] for t in r.layers["type"]], width=0.85)
-    for t in types:
-        ax.bar([], [], color=colours[t], label=t)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colours[t], label=t) for t in types]
     what = "training step" if r.phase == "training" else "forward pass"
     fp = r.footprint
     ax.set(xlabel="layer (call order)", ylabel=f"predicted energy per {what} (J)",
@@ -47,7 +48,7 @@ def layers_plot(r: Report, title: str, path: str | Path) -> Path:
                  f"{' (lower bound)' if r.is_lower_bound else ''}, "
                  f"{fp.gco2e:.3g} g CO2e at {fp.intensity.g_per_kwh:.0f} g/kWh, PUE {fp.pue:g}")
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(handles=handles, fontsize=7, ncol=2)
     fig.tight_layout()
     return _save(fig, path)
 

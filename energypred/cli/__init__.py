@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="energypred: %(levelname)s: %(message)s")
+    if not args.verbose:  # reports print their own warnings; the log would repeat them
+        logging.getLogger("energypred.prediction").setLevel(logging.ERROR)
     try:
         return int(args._run(args))
     except EnergypredError as err:

@@ -118,6 +118,7 @@ def compare_record(title: str, r: Report) -> dict[str, Any]:
         "carbon_intensity_source": fp.intensity.source,
         "theory_j_per_sample": (r.theory_energy_j / r.batch_size
                                 if r.theory_energy_j is not None else None),
+        "predictor": r.predictor, "measurement_method": r.method,
     }
 
 
@@ -142,7 +143,8 @@ def compare_lines(records: list[dict[str, Any]], fmt: str = "table") -> list[str
     right = [False] + [True] * (len(headers) - 1)
     head = (f"{first['phase']}, batch {first['batch_size']}; per 1M inferences includes "
             f"PUE {first['pue']:g} and {first['carbon_intensity_g_per_kwh']:.2f} g CO2e/kWh "
-            f"({first['carbon_intensity_source']}); 2 FLOPs per MAC")
+            f"({first['carbon_intensity_source']}); 2 FLOPs per MAC; energy learned from "
+            f"{first['measurement_method']}")
     if fmt == "markdown":
         return [head, ""] + render(headers, rows, "markdown", right)
     return [head] + render(headers, rows, "table", right)

@@ -64,3 +64,4 @@ def test_compare_cli_with_the_shipped_predictor(tmp_path: Path) -> None:
     assert [r["model"] for r in recs] == ["alexnet", "vgg11"]
     assert recs[1]["energy_j_per_sample"] > recs[0]["energy_j_per_sample"]
     assert "France" in recs[0]["carbon_intensity_source"]
+    assert "codecarbon" in recs[0]["measurement_method"]

@@ -31,18 +31,18 @@ def test_codecarbon_window_gives_joules_and_says_how(codecarbon: CodeCarbonMeter
         assert methods.is_estimate and "estimate" in methods.describe()
 
 
-def test_training_step_updates_and_is_dearer_than_inference() -> None:
+def test_training_step_runs_backward_and_the_optimizer() -> None:
     cfg = LayerConfig("conv2d", {"in_channels": 4, "out_channels": 8, "kernel_size": 3},
                       (2, 4, 16, 16))
-    meter = FakeMeter()
     module = wl.build_layer(cfg)
     with wl.workload(module, cfg.input_shape, "inference", True) as step:
-        inf = measure(step, meter, window_s=0.05, repeats=2)
+        assert step().requires_grad is False  # no_grad forward
     before = module.weight.detach().clone()
     with wl.workload(module, cfg.input_shape, "training", True) as step:
-        tr = measure(step, meter, window_s=0.05, repeats=2)
+        step()
+        assert module.weight.grad is not None and module.weight.grad.shape == (8, 4, 3, 3)
+        step()  # the second step sees a momentum buffer
     assert not torch.equal(before, module.weight.detach())  # the optimizer stepped
-    assert tr.calls_per_window < inf.calls_per_window  # forward+backward+step does more work
 
 
 def test_window_is_calibrated_to_the_requested_length() -> None:

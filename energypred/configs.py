@@ -76,6 +76,13 @@ class ArchConfig:
         """Stable hash of the configuration (with phase, the resume key)."""
         return _hash(self.payload())
 
+    @classmethod
+    def from_json(cls, config_json: str) -> ArchConfig:
+        """The variant stored in a whole-model row's ``config_json``."""
+        p = json.loads(config_json)
+        return cls(p["architecture"], int(p["batch_size"]), int(p["resolution"]),
+                   float(p["width_mult"]), int(p["num_classes"]))
+
 
 def shape_str(shape: Shape) -> str:
     """``(16, 3, 56, 56)`` -> ``"16x3x56x56"``."""

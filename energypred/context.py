@@ -58,12 +58,6 @@ class Context:
                    {k: int(v) for k, v in d.get("n_rows", {}).items()})  # type: ignore[union-attr]
 
 
-def _arch_config(config_json: str) -> ArchConfig:
-    p = json.loads(config_json)
-    return ArchConfig(p["architecture"], int(p["batch_size"]), int(p["resolution"]),
-                      float(p["width_mult"]), int(p["num_classes"]))
-
-
 def llc_for(df: pd.DataFrame) -> int:
     """LLC size for a dataset: this machine's if the data was measured here, else 32 MiB."""
     from energypred.hardware import fingerprint
@@ -96,7 +90,7 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
         key = (row["config_hash"], row["phase"])
         if key not in sums.index:
             continue
-        traced = wl.trace_arch(_arch_config(row["config_json"]))
+        traced = wl.trace_arch(ArchConfig.from_json(row["config_json"]))
         if int(sums.loc[key, "size"]) != len(traced):
             continue
         w = [r.counts.weight_elements * 4 for r in traced if r.counts is not None]

@@ -14,24 +14,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from energypred import features, theory
 from energypred.configs import ArchConfig
-from energypred.context import _arch_config, fit_context, llc_for
+from energypred.context import fit_context, llc_for
 from energypred.fitting import fit_models
 from energypred.measurement import workloads as wl
 from energypred.predictor import Predictor
+from energypred.tracing import TracedLayer
 
 
-def arch_config(config_json: str) -> ArchConfig:
-    """The architecture variant stored in a whole-model row."""
-    return _arch_config(config_json)
-
-
-def leaf_rows(cfg: ArchConfig) -> pd.DataFrame:
-    """One row per leaf call of an architecture variant, in the dataset's column layout."""
+def leaf_rows(traced: list[TracedLayer]) -> pd.DataFrame:
+    """One row per traced leaf call, in the dataset's column layout."""
     rows = []
-    for r in wl.trace_arch(cfg):
+    for r in traced:
         if r.counts is None or r.layer_type is None:
             continue
         rows.append({"layer_type": r.layer_type,
@@ -40,15 +37,15 @@ def leaf_rows(cfg: ArchConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def theory_whole(cfg: ArchConfig, phase: str, costs: theory.OpCosts) -> float:
-    """Theoretical (elementary-operation) J of one call of an architecture variant."""
+def theory_whole(traced: list[TracedLayer], phase: str, costs: theory.OpCosts) -> float:
+    """Theoretical (elementary-operation) J of one call of a traced network."""
     return float(np.nansum([theory.layer_energy_j(r.layer_type, r.counts, costs, phase)
-                            for r in wl.trace_arch(cfg)]))
+                            for r in traced]))
 
 
-def predict_whole(predictor: Predictor, cfg: ArchConfig, phase: str) -> tuple[float, int]:
-    """(sum of per-leaf predictions in J, number of leaves without a regressor)."""
-    isolated, context = predictor.predict_network(leaf_rows(cfg), phase)
+def predict_whole(predictor: Predictor, rows: pd.DataFrame, phase: str) -> tuple[float, int]:
+    """(sum of per-leaf predictions + network context in J, leaves without a regressor)."""
+    isolated, context = predictor.predict_network(rows, phase)
     return float(np.nansum(isolated) + np.sum(context)), int(np.isnan(isolated).sum())
 
 
@@ -98,8 +95,6 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
     leaves = df[(df["row_kind"] == "arch_layer") & (df["status"] == "ok")].copy()
     leaves["arch_hash"] = [json.loads(c).get("architecture_hash") for c in leaves["config_json"]]
     out = []
-    from tqdm import tqdm
-
     groups = list(whole.groupby("architecture"))
     for arch, rows in tqdm(groups, desc="refitting without each architecture", unit="arch",
                            disable=not progress, leave=False):
@@ -109,15 +104,16 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
                              metadata={"context": ctx.to_dict()} if context else {},
                              source=f"refit without {arch}")
         for _, row in rows.iterrows():
-            cfg = arch_config(row["config_json"])
-            n_leaves = len(wl.trace_arch(cfg))
-            pred, missing = predict_whole(held_out, cfg, row["phase"])
+            cfg = ArchConfig.from_json(row["config_json"])
+            traced = wl.trace_arch(cfg)
+            rows_of_leaves = leaf_rows(traced)
+            pred, missing = predict_whole(held_out, rows_of_leaves, row["phase"])
             measured = float(row[target])
             mine = leaves[(leaves["arch_hash"] == row["config_hash"])
                           & (leaves["phase"] == row["phase"])]
-            additivity = (mine[target].sum() / measured - 1 if len(mine) == n_leaves
+            additivity = (mine[target].sum() / measured - 1 if len(mine) == len(traced)
                           else np.nan)
-            th = theory_whole(cfg, row["phase"], costs)
+            th = theory_whole(traced, row["phase"], costs)
             rec = {"architecture": arch, "phase": row["phase"], "batch_size": cfg.batch_size,
                    "resolution": cfg.resolution, "width_mult": cfg.width_mult,
                    "num_classes": cfg.num_classes, "measured_j": measured,
@@ -126,7 +122,7 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
                    "additivity": additivity, "theory_j": th,
                    "abs_err_theory": abs(th - measured) / measured}
             if given is not None:
-                g, _ = predict_whole(given, cfg, row["phase"])
+                g, _ = predict_whole(given, rows_of_leaves, row["phase"])
                 rec.update(predicted_given_j=g, abs_err_given=abs(g - measured) / measured)
             out.append(rec)
     return Evaluation(pd.DataFrame(out))

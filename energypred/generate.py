@@ -8,6 +8,7 @@ moment and re-run with the same arguments to continue.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import statistics
@@ -310,8 +311,6 @@ def arch_leaves(cfg: ArchConfig, traced: list[Any], phase: str) -> list[LayerCon
 
 
 def _json(payload: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(payload, sort_keys=True)
 
 

@@ -43,7 +43,7 @@ def main() -> None:
                for r in trace(build_model(args.model), (args.batch_size, 3, 224, 224)).layers)
     print(f"predict {args.model} batch {args.batch_size} x 3x224x224 "
           f"({len(report.layers)} layer calls, {report.total_macs / 1e12:.2f} TMAC): "
-          f"{report.energy_j:.4g} J per forward pass")
+          f"{report.energy_j:.4g} J per forward pass (predictor data from {report.method})")
     print(f"  time: median {1e3 * statistics.median(times):.1f} ms, min "
           f"{1e3 * min(times):.1f} ms over {args.repeats} runs (predictor loaded once "
           f"beforehand in {1e3 * load_s:.0f} ms)")

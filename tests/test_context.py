@@ -6,7 +6,7 @@ import pytest
 from synthetic import dataset
 
 from energypred.context import Context, cached_weight_bytes, fit_context
-from energypred.evaluation import arch_config
+from energypred.configs import ArchConfig
 from energypred.measurement import workloads as wl
 
 MIB = 2**20
@@ -24,7 +24,7 @@ def test_fit_recovers_a_known_coefficient() -> None:
     df = dataset(n=2, archs=("alexnet", "vgg11"))
     k = 1.2e-9  # J per cached weight byte
     for i in df.index[df.row_kind == "architecture"]:
-        traced = wl.trace_arch(arch_config(df.at[i, "config_json"]))
+        traced = wl.trace_arch(ArchConfig.from_json(df.at[i, "config_json"]))
         w = [r.counts.weight_elements * 4 for r in traced]
         df.at[i, "energy_j"] += k * cached_weight_bytes(w, 32 * MIB)
     ctx = fit_context(df, 32 * MIB)

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     s = ev.summary()
     print(f"whole models in {args.data}: sum of per-layer predictions vs measured {given.target}")
+    print(f"  energies in J per call, from {given.method}")
     print("  held out = refitted without any layer of that architecture; "
           f"given = {given.source} as is")
     print(f"  {'phase':<10}{'architecture':<14}{'n':>3}{'MAPE held-out':>15}{'within ±10%':>13}"

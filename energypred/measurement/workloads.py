@@ -11,7 +11,6 @@ configuration is known to fit in memory and time.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -164,8 +163,3 @@ def machine_rates() -> MachineRates:
     copy_s = (time.perf_counter() - t0) / n
     return MachineRates(macs_per_s=c.macs / conv_s,
                         bytes_per_s=2 * src.numel() * _BYTES / copy_s)
-
-
-def elements_per_sample(shape: Shape) -> int:
-    """Input elements per sample (all dimensions but the batch)."""
-    return math.prod(shape[1:])

@@ -23,6 +23,10 @@ class LayerConfig:
     input_shape: Shape
     #: set for leaves of an architecture: (architecture config hash, layer index, module path)
     context: dict[str, Any] = field(default_factory=dict)
+    #: training only: whether the step computes the input's gradient (not for a network's first
+    #: layer, whose input is data). Stored in the payload only when False, so configurations
+    #: measured before this field existed keep their hash.
+    input_requires_grad: bool = True
 
     def __post_init__(self) -> None:
         from energypred.layers import canonical_params
@@ -32,23 +36,27 @@ class LayerConfig:
 
     def payload(self) -> dict[str, Any]:
         """The JSON-able description stored in ``config_json``."""
+        extra = {} if self.input_requires_grad else {"input_requires_grad": False}
         return {"kind": "layer", "layer_type": self.layer_type, "params": self.params,
-                "input_shape": list(self.input_shape), **self.context}
+                "input_shape": list(self.input_shape), **self.context, **extra}
 
     def config_hash(self) -> str:
         """Stable hash of the configuration (with phase, the resume key)."""
         return _hash(self.payload())
 
-    def for_phase(self, phase: str) -> LayerConfig:
-        """The configuration as run in ``phase``: training runs activations out of place.
+    def for_phase(self, phase: str, input_requires_grad: bool = True) -> LayerConfig:
+        """The configuration as run in ``phase``.
 
-        An in-place activation on an input that requires grad (a layer inside a network being
-        trained) cannot be reproduced on a leaf tensor, so training measures it out of place.
+        Training runs activations out of place: an in-place activation on an input that
+        requires grad (a layer inside a network being trained) cannot be reproduced on a leaf
+        tensor. ``input_requires_grad=False`` (training only) skips the input's gradient, as
+        for the first layer of a network. Inference ignores it.
         """
-        if phase == "training" and self.params.get("inplace"):
-            return LayerConfig(self.layer_type, {**self.params, "inplace": False},
-                               self.input_shape, self.context)
-        return self
+        if phase != "training":
+            return self
+        params = {**self.params, "inplace": False} if self.params.get("inplace") else self.params
+        return LayerConfig(self.layer_type, params, self.input_shape, self.context,
+                           input_requires_grad)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from energypred.errors import DatasetError
-from energypred.schema import ARROW_SCHEMA, SCHEMA_VERSION, to_table
+from energypred.schema import ARROW_SCHEMA, READABLE_VERSIONS, SCHEMA_VERSION, to_table
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +115,34 @@ def read_dataset(directory: str | Path, *, only_ok: bool = False) -> pd.DataFram
     else:
         df = ARROW_SCHEMA.empty_table().to_pandas()
     versions = set(df["schema_version"].dropna().unique())
-    if versions - {SCHEMA_VERSION}:
+    if versions - READABLE_VERSIONS:
         raise DatasetError(f"{path} holds schema version(s) {sorted(versions)}, this energypred "
-                           f"reads version {SCHEMA_VERSION}; regenerate the dataset")
+                           f"reads versions {sorted(READABLE_VERSIONS)}; regenerate the dataset "
+                           f"or upgrade energypred")
+    df = _upgrade(df)
     if only_ok:
         df = df[df["status"] == "ok"].reset_index(drop=True)
     df.attrs["bad_shards"] = bad
+    return df
+
+
+def _upgrade(df: pd.DataFrame) -> pd.DataFrame:
+    """Fill the version-2 columns of version-1 rows with what their runs did.
+
+    Version 1 measured every training layer with an input that requires grad, every whole
+    network with one that does not, and each whole network once before its leaves.
+    """
+    old = df["schema_version"] == 1
+    if not old.any():
+        return df
+    df = df.copy()
+    layer_like = df["row_kind"].isin(["layer", "arch_layer", "reference"])
+    grad = (df["phase"] == "training") & layer_like
+    df["input_requires_grad"] = df["input_requires_grad"].astype(object)
+    df.loc[old, "input_requires_grad"] = grad[old]
+    df["input_requires_grad"] = df["input_requires_grad"].astype("boolean")
+    whole = old & (df["row_kind"] == "architecture")
+    df.loc[whole, "arch_protocol"] = "whole_before_leaves"
     return df
 
 

@@ -33,7 +33,7 @@ def leaf_rows(traced: list[TracedLayer]) -> pd.DataFrame:
             continue
         rows.append({"layer_type": r.layer_type,
                      **features.layer_columns(r.params, r.input_shape, r.output_shape,
-                                              r.counts)})
+                                              r.counts, r.input_requires_grad)})
     return pd.DataFrame(rows)
 
 

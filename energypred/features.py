@@ -4,9 +4,13 @@ The same function (:func:`layer_columns`) describes a measured row and a traced 
 predictor sees exactly what it was fitted on. Features are named, never positional.
 
 Choices (see the fitting module for how they are used):
-    conv2d / linear      MACs and bytes moved (input + weights + output): the two axes of a
-                         roofline; plus the shape terms that change efficiency (kernel, channels
-                         per group, spatial size, batch).
+    conv2d / linear      MACs of the step and bytes moved (input + weights + output): the two
+                         axes of a roofline; plus the shape terms that change efficiency (kernel,
+                         channels per group, spatial size, batch). ``step_macs`` counts what one
+                         call does: the forward MACs at inference; in training also the weight
+                         gradient (the same count again) and, when the input requires grad, the
+                         input gradient (once more): 3 x MACs inside a network, 2 x for its
+                         first layer.
     pooling              window visits (output × k²) and bytes moved; no MACs.
     element-wise         elements and bytes moved, batch and elements per sample, in place or not.
 """
@@ -31,8 +35,8 @@ LARGE_ALLOC_BYTES = 32 * 1024 * 1024
 
 #: Work features: the quantities energy should scale with, used by the linear-on-counts model.
 WORK_FEATURES: dict[str, list[str]] = {
-    "conv2d": ["macs", "output_elements", "bytes_moved", "alloc_large_bytes"],
-    "linear": ["macs", "output_elements", "bytes_moved", "alloc_large_bytes"],
+    "conv2d": ["step_macs", "output_elements", "bytes_moved", "alloc_large_bytes"],
+    "linear": ["step_macs", "output_elements", "bytes_moved", "alloc_large_bytes"],
     "maxpool2d": ["window_ops", "output_elements", "bytes_moved", "alloc_large_bytes"],
     "adaptiveavgpool2d": ["window_ops", "bytes_moved", "alloc_large_bytes"],
 }
@@ -80,18 +84,35 @@ _COUNT_COLUMNS = ("macs", "input_elements", "output_elements", "weight_elements"
 
 
 def layer_columns(params: dict[str, Any], in_shape: Shape, out_shape: Shape,
-                  counts: LayerCounts) -> dict[str, Any]:
-    """Dataset columns describing one layer call: shapes, hyper-parameters and counts."""
+                  counts: LayerCounts, input_requires_grad: bool | None = None
+                  ) -> dict[str, Any]:
+    """Dataset columns describing one layer call: shapes, hyper-parameters and counts
+    (``input_requires_grad`` only when given: it depends on the phase and the network)."""
     cols = shape_columns(in_shape, out_shape)
+    if input_requires_grad is not None:
+        cols["input_requires_grad"] = bool(input_requires_grad)
     cols.update({k: getattr(counts, k) for k in _COUNT_COLUMNS})
     cols.update({k: params[k] for k in _PARAM_COLUMNS
                  if k in params and isinstance(params[k], (int, bool))})
     return cols
 
 
+def step_macs(df: pd.DataFrame) -> pd.Series:
+    """MACs one call performs in its row's phase (see module doc); a training row without
+    ``input_requires_grad`` counts as inside a network (input gradient computed)."""
+    macs = df["macs"].astype(float) if "macs" in df else pd.Series(0.0, index=df.index)
+    phase = df["phase"] if "phase" in df else pd.Series("inference", index=df.index)
+    grad = df.get("input_requires_grad", pd.Series(True, index=df.index))
+    grad = grad.astype(object).where(grad.notna(), True).astype(float)
+    training = (phase == "training").astype(float)
+    return macs * (1.0 + training * (1.0 + grad))
+
+
 def add_derived(df: pd.DataFrame) -> pd.DataFrame:
-    """Add the derived feature columns (``bytes_moved``, ``in_per_group``); returns a copy."""
+    """Add the derived feature columns (``bytes_moved``, ``in_per_group``, ``step_macs``...);
+    returns a copy. Rows need a ``phase`` column for ``step_macs`` (default inference)."""
     out = df.copy()
+    out["step_macs"] = step_macs(out)
     out["bytes_moved"] = out["bytes_read"].astype(float) + out["bytes_written"].astype(float)
     if "in_channels" in out and "groups" in out:
         out["in_per_group"] = out["in_channels"] / out["groups"]

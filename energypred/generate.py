@@ -33,7 +33,7 @@ from energypred.errors import ConfigError, MeasurementError
 from energypred.hardware import fingerprint
 from energypred.measurement import Meter, measure
 from energypred.measurement import workloads as wl
-from energypred.measurement.protocol import Measurement, idle_power
+from energypred.measurement.protocol import Measurement, combine, idle_power
 from energypred.schema import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -228,6 +228,7 @@ class Runner:
         self.summary.reference_j.append(self.ref.energy_j)
         self.writer.append(self._row(
             row_kind="reference", status="ok", sampler="reference", phase="inference",
+            input_requires_grad=False,
             layer_type=cfg.layer_type, config_hash=cfg.config_hash(),
             config_json=_json(cfg.payload()),
             **features.layer_columns(cfg.params, cfg.input_shape, out, counts),
@@ -238,20 +239,27 @@ class Runner:
         """Guard, measure and write one layer configuration."""
         out, counts = wl.layer_counts(cfg)
         est = wl.estimate_layer(cfg, phase, self.rates)
+        grad = phase == "training" and cfg.input_requires_grad
         base = dict(row_kind=kind, sampler=sampler, phase=phase, sample_index=index,
                     layer_type=cfg.layer_type, config_hash=cfg.config_hash(),
                     config_json=_json(cfg.payload()), est_memory_bytes=est.memory_bytes,
-                    est_call_s=est.call_s,
+                    est_call_s=est.call_s, input_requires_grad=grad,
                     **features.layer_columns(cfg.params, cfg.input_shape, out, counts),
                     **(extra or {}))
         self._guarded(base, est, lambda: self._measure(
-            wl.build_layer(cfg), cfg.input_shape, phase, grad_input=True), cfg.layer_type)
+            wl.build_layer(cfg), cfg.input_shape, phase, grad_input=grad), cfg.layer_type)
 
     def run_arch(self, cfg: ArchConfig, phase: str, index: int, done: set[tuple[str, str]]) -> None:
-        """The whole network, then each leaf alone on the shape it sees inside it."""
+        """The whole network, each leaf alone on the shape it sees inside it, the whole again.
+
+        The whole network's row (written last) is the mean of the two bracketing measurements,
+        so it and its leaves share the machine's state; ``bracket_drift`` says how far the
+        machine moved while the leaves ran.
+        """
         traced = wl.trace_arch(cfg)
         ctx = {"architecture": cfg.architecture, "width_mult": cfg.width_mult,
                "num_classes": cfg.num_classes}
+        whole: Any = None
         if (cfg.config_hash(), phase) not in done:
             est = wl.estimate_arch(traced, phase, self.rates)
             macs = sum(r.counts.macs for r in traced if r.counts)
@@ -260,9 +268,9 @@ class Runner:
                         sample_index=index, layer_type="architecture",
                         config_hash=cfg.config_hash(), config_json=_json(cfg.payload()),
                         est_memory_bytes=est.memory_bytes, est_call_s=est.call_s, macs=macs,
+                        input_requires_grad=False, arch_protocol="bracketed",
                         **features.shape_columns(cfg.input_shape, out), **ctx)
-            self._guarded(base, est, lambda: self._measure(
-                wl.build_arch(cfg), cfg.input_shape, phase, grad_input=False), "architecture")
+            whole = self._bracket(base, est, cfg, phase)
         for leaf in arch_leaves(cfg, traced, phase):
             if (leaf.config_hash(), phase) in done:
                 continue
@@ -270,18 +278,53 @@ class Runner:
             self.run_layer(leaf, phase, "architecture", index, kind="arch_layer",
                            extra={**ctx, "layer_index": leaf.context["layer_index"],
                                   "layer_name": leaf.context["layer_name"]})
+        if whole is not None:
+            whole()
 
-    def _guarded(self, base: dict[str, Any], est: wl.Estimate,
-                 run: Any, group: str) -> None:
+    def _bracket(self, base: dict[str, Any], est: wl.Estimate, cfg: ArchConfig,
+                 phase: str) -> Any:
+        """Measure the whole network now; returns the call that measures it again and writes
+        the combined row (or None when the guard skipped or the measurement failed)."""
+        first: list[Measurement] = []
+
+        def run_first() -> Measurement:
+            m = self._measure(wl.build_arch(cfg), cfg.input_shape, phase, grad_input=False)
+            first.append(m)
+            return m
+
+        if not self._guarded(base, est, run_first, "architecture", write_ok=False):
+            return None
+
+        def second() -> None:
+            def run_second() -> Measurement:
+                m = self._measure(wl.build_arch(cfg), cfg.input_shape, phase, grad_input=False)
+                return combine(first[0], m)
+
+            def drift(m: Measurement) -> dict[str, Any]:
+                before = first[0].energy_j
+                after = statistics.fmean(m.energy_j_repeats[first[0].repeats:])
+                return {"bracket_drift": after / before - 1}
+
+            self._guarded(base, est, run_second, "architecture", extra_of=drift)
+
+        return second
+
+    def _guarded(self, base: dict[str, Any], est: wl.Estimate, run: Any, group: str,
+                 write_ok: bool = True, extra_of: Any = None) -> bool:
+        """Skip (guard), measure and write; True when the measurement succeeded.
+
+        ``write_ok=False`` measures without writing a successful row (the first half of a
+        bracket); skipped and failed rows are always written.
+        """
         if est.memory_bytes > self.max_memory:
             why = (f"estimated memory {est.memory_bytes / 1e9:.2f} GB > limit "
                    f"{self.max_memory / 1e9:.2f} GB")
             self._write(self._row(status="skipped", error=why, **base), "skipped")
-            return
+            return False
         if est.call_s > self.opts.max_call_s:
             why = f"estimated {est.call_s:.3g} s per call > limit {self.opts.max_call_s:g} s"
             self._write(self._row(status="skipped", error=why, **base), "skipped")
-            return
+            return False
         try:
             m = run()
         except (RuntimeError, ValueError, MemoryError) as err:
@@ -289,9 +332,13 @@ class Runner:
             if isinstance(err, MeasurementError):
                 raise
             self._write(self._row(status="failed", error=msg[:500], **base), "failed")
-            return
-        self.summary.cv_by_type[group].append(m.energy_cv)
-        self._write(self._row(status="ok", **base, **self._measurement_cols(m)), "measured")
+            return False
+        if write_ok:
+            self.summary.cv_by_type[group].append(m.energy_cv)
+            extra = extra_of(m) if extra_of is not None else {}
+            self._write(self._row(status="ok", **base, **extra, **self._measurement_cols(m)),
+                        "measured")
+        return True
 
     def _write(self, row: dict[str, Any], outcome: str) -> None:
         self.writer.append(row)
@@ -306,7 +353,7 @@ def arch_leaves(cfg: ArchConfig, traced: list[Any], phase: str) -> list[LayerCon
             raise ConfigError(f"{cfg.architecture} has a leaf {r.module_type} with no layer type")
         leaves.append(LayerConfig(r.layer_type, r.params, r.input_shape, {
             "architecture_hash": cfg.config_hash(), "layer_index": r.index,
-            "layer_name": r.name}).for_phase(phase))
+            "layer_name": r.name}).for_phase(phase, r.input_requires_grad))
     return leaves
 
 

@@ -100,7 +100,8 @@ def _priceable(tr: Trace, predictor: Predictor, phase: str) -> tuple[pd.DataFram
                                                                               phase):
             unpriced.append(rec.index)
             continue
-        cols = features.layer_columns(rec.params, rec.input_shape, rec.output_shape, rec.counts)
+        cols = features.layer_columns(rec.params, rec.input_shape, rec.output_shape, rec.counts,
+                                      rec.input_requires_grad)
         rows.append({"index": rec.index, "layer_type": rec.layer_type, **cols})
     return pd.DataFrame(rows), unpriced
 

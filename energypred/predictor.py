@@ -33,7 +33,7 @@ class Predictor:
         out = np.full(len(rows), np.nan)
         if rows.empty:
             return out
-        frame = add_derived(rows.reset_index(drop=True))
+        frame = add_derived(rows.reset_index(drop=True).assign(phase=phase))
         frame["one"] = 1.0
         for lt, idx in frame.groupby("layer_type").groups.items():
             model = self.models.get(f"{phase}/{lt}")
@@ -59,7 +59,7 @@ class Predictor:
     def out_of_range(self, rows: pd.DataFrame, phase: str, tolerance: float = 0.05
                      ) -> list[tuple[int, str]]:
         """(row position, description) of features outside the range a regressor was fitted on."""
-        frame = add_derived(rows.reset_index(drop=True))
+        frame = add_derived(rows.reset_index(drop=True).assign(phase=phase))
         found = []
         for pos, row in frame.iterrows():
             model = self.models.get(f"{phase}/{row['layer_type']}")

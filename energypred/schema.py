@@ -8,6 +8,13 @@ Row kinds:
     ``reference``        the fixed reference workload, measured at intervals to expose drift.
     ``idle``             the idle baseline power at the start of a run.
 
+Architecture rows carry ``arch_protocol``: ``whole_before_leaves`` (schema 1: the whole network
+once, then its leaves) or ``bracketed`` (the whole network before and after its leaves, energy the
+mean of both, ``bracket_drift`` = after / before - 1), so both share the machine's state.
+
+Schema history: version 2 added ``input_requires_grad``, ``arch_protocol`` and ``bracket_drift``;
+version-1 shards are read with the values their runs implied (see ``dataset.read_dataset``).
+
 Status: ``ok`` (measured), ``skipped`` (budget guard, with ``error`` saying why) or ``failed``
 (the measurement raised; ``error`` holds the message). Energy columns are per call, in joules.
 """
@@ -18,7 +25,9 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION: int = 1
+SCHEMA_VERSION: int = 2
+#: versions ``read_dataset`` can read (older ones are upgraded on reading)
+READABLE_VERSIONS: frozenset[int] = frozenset({1, 2})
 
 ROW_KINDS: tuple[str, ...] = ("layer", "arch_layer", "architecture", "reference", "idle")
 STATUSES: tuple[str, ...] = ("ok", "skipped", "failed")
@@ -56,6 +65,8 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("padding", _I, "Conv2d, pooling"), ("dilation", _I, "Conv2d"), ("groups", _I, "Conv2d"),
     ("in_features", _I, "Linear"), ("out_features", _I, "Linear"),
     ("inplace", _B, "activation runs in place"),
+    ("input_requires_grad", _B, "training: the step computed the input's gradient (False for "
+     "the first layer of a network, whose input is data); False at inference"),
     ("width_mult", _F, "architecture channel-width multiplier"),
     ("num_classes", _I, "architecture output classes"),
     # --- work
@@ -82,6 +93,8 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("window_s", _F, "mean window duration"),
     ("warmup_s", _F, "time spent in warm-up calls before the windows"),
     ("cpu_power_w", _F, "mean CPU power inside the windows"),
+    ("arch_protocol", _S, "architecture rows: whole_before_leaves | bracketed"),
+    ("bracket_drift", _F, "bracketed architecture rows: energy after / before its leaves - 1"),
     ("power_w", _F, "mean total power inside the windows"),
     # --- how the numbers were obtained
     ("meter", _S, "codecarbon | fake"),

@@ -50,6 +50,9 @@ class TracedLayer:
     params: dict[str, Any] = field(default_factory=dict)
     counts: layers.LayerCounts | None = None
     aten_macs: int = 0  # MACs of the ATen ops this call ran (torch FLOP registry / 2)
+    #: whether training would compute this call's input gradient (False when the input
+    #: depends on no trainable parameter, e.g. the first layer: its input is data)
+    input_requires_grad: bool = True
 
 
 @dataclass
@@ -119,7 +122,17 @@ class _OpRecorder(TorchDispatchMode):
 
 
 def _meta(t: torch.Tensor) -> torch.Tensor:
-    return torch.empty_like(t, device="meta")
+    out = torch.empty_like(t, device="meta")
+    return out.requires_grad_(t.requires_grad) if t.is_floating_point() else out
+
+
+def _requires_grad(args: tuple[Any, ...]) -> bool:
+    first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+    return bool(first is not None and first.requires_grad)
+
+
+def _run(model: nn.Module, state: dict[str, torch.Tensor], input_shape: Shape) -> None:
+    torch.func.functional_call(model, state, (torch.empty(input_shape, device="meta"),))
 
 
 def trace(model: nn.Module, input_shape: Shape) -> Trace:
@@ -136,6 +149,8 @@ def trace(model: nn.Module, input_shape: Shape) -> Trace:
     def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
         rec = TracedLayer(len(records), names.get(module, "?"), type(module).__name__,
                           _shape(args), ())
+        if grad_tracked:
+            rec.input_requires_grad = _requires_grad(args)
         records.append(rec)
         stack.append(rec)
 
@@ -160,10 +175,23 @@ def trace(model: nn.Module, input_shape: Shape) -> Trace:
     state = {k: _meta(v) for k, v in model.named_parameters()}
     state.update({k: _meta(v) for k, v in model.named_buffers()})
     recorder = _OpRecorder(stack)
+    errors = (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError)
+    grad_tracked = True
     try:
-        with torch.no_grad(), recorder:
-            torch.func.functional_call(model, state, (torch.empty(input_shape, device="meta"),))
-    except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as err:
+        # Autograd on meta tensors tells which inputs training would differentiate; a model
+        # whose forward cannot run under autograd (in-place ops on leaves...) is traced again
+        # without it, every input then counted as requiring grad (an upper bound).
+        try:
+            with torch.enable_grad(), recorder:
+                _run(model, state, input_shape)
+        except errors:
+            grad_tracked = False
+            records.clear()
+            stack.clear()
+            recorder = _OpRecorder(stack)
+            with torch.no_grad(), recorder:
+                _run(model, state, input_shape)
+    except errors as err:
         text = str(err).strip()
         first = text.splitlines()[0] if text else type(err).__name__
         raise ConfigError(f"the model does not accept input shape {tuple(input_shape)}: "

@@ -77,3 +77,18 @@ def test_missing_directory_and_other_schema_version(tmp_path: Path) -> None:
     w.close()
     with pytest.raises(DatasetError, match="regenerate"):
         read_dataset(tmp_path)
+
+
+def test_version_1_rows_are_read_with_what_their_runs_did(tmp_path: Path) -> None:
+    w = ShardWriter(tmp_path, "v1", flush_rows=10)
+    w.append({**_row(1), "schema_version": 1, "phase": "training"})
+    w.append({**_row(2), "schema_version": 1})
+    w.append({**_row(3), "schema_version": 1, "phase": "training", "row_kind": "architecture"})
+    w.append({**_row(4), "input_requires_grad": False, "phase": "training",
+              "row_kind": "arch_layer"})
+    w.close()
+    df = read_dataset(tmp_path).set_index("batch_size")
+    # v1 measured training layers with an input gradient, whole networks without one
+    assert df.loc[1, "input_requires_grad"] and not df.loc[2, "input_requires_grad"]
+    assert not df.loc[3, "input_requires_grad"] and not df.loc[4, "input_requires_grad"]
+    assert df.loc[3, "arch_protocol"] == "whole_before_leaves"

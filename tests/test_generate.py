@@ -94,3 +94,31 @@ def test_bad_arguments_give_one_line_errors(tmp_path: Path) -> None:
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (extra, res.stderr)
         assert lines[0].startswith("energypred: error:")
+
+
+def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient(
+        tmp_path: Path) -> None:
+    from energypred.generate import GenerateOptions, generate
+    from energypred.measurement import FakeMeter
+
+    opts = GenerateOptions(out=tmp_path / "ds", layers=[], architectures=["alexnet"],
+                           phases=["inference", "training"], samples=0, arch_samples=1,
+                           window_s=0.01, repeats=2, max_call_s=5.0, settle_s=0.1,
+                           progress=False)
+    summary = generate(opts, FakeMeter())
+    assert summary.failed == 0
+    df = read_dataset(opts.out)
+    for phase in ("inference", "training"):
+        whole = df[(df.row_kind == "architecture") & (df.phase == phase)]
+        leaves = df[(df.row_kind == "arch_layer") & (df.phase == phase)]
+        assert len(whole) == 1 and len(leaves) == 22  # AlexNet has 22 leaf calls
+        row = whole.iloc[0]
+        assert row.status == "ok" and row.arch_protocol == "bracketed"
+        assert row.repeats == 4 and len(row.energy_j_repeats) == 4  # 2 windows before, 2 after
+        assert abs(row.bracket_drift) < 10 and not bool(row.input_requires_grad)
+        assert row.timestamp >= leaves.timestamp.max()  # written after its last leaf
+        grads = leaves.sort_values("layer_index").input_requires_grad.tolist()
+        if phase == "training":
+            assert grads == [False] + [True] * 21  # the stem's input is data
+        else:
+            assert not any(grads)

@@ -68,3 +68,17 @@ def test_registry_rejects_duplicates_and_unknown_names() -> None:
     with pytest.raises(ConfigError, match="unknown layer type 'conv3d'"):
         layers.get("conv3d")
     assert layers.lookup(nn.BatchNorm2d(3)) is None  # unsupported: reported, never priced at 0
+
+
+def test_step_macs_count_the_gradients_a_training_call_computes() -> None:
+    import pandas as pd
+
+    from energypred.features import step_macs
+
+    # forward 1,000 MACs; training adds the weight gradient (1,000) and, when the input
+    # requires grad, the input gradient (1,000): 1,000 / 3,000 / 2,000; a missing flag
+    # counts as inside a network
+    rows = pd.DataFrame({"macs": [1000] * 4,
+                         "phase": ["inference", "training", "training", "training"],
+                         "input_requires_grad": [False, True, False, None]})
+    assert step_macs(rows).tolist() == [1000.0, 3000.0, 2000.0, 3000.0]

@@ -59,3 +59,19 @@ def test_fake_meter_energy_is_power_times_time() -> None:
 def test_bad_protocol_arguments() -> None:
     with pytest.raises(ConfigError):
         measure(lambda: None, FakeMeter(), window_s=0, repeats=1)
+
+
+def test_combine_pools_the_windows_of_both_halves_of_a_bracket() -> None:
+    from energypred.measurement.protocol import Measurement, combine
+
+    def m(e: list[float]) -> Measurement:
+        return Measurement(sum(e) / len(e), 0.2, 0.8, 0.0, 0.01, e, [0.01] * len(e), 0.0, 10,
+                           len(e), 0.1, 0.02, 8.0, 28.0)
+
+    # before: 1.0, 1.0, 1.0 J; after: 1.2, 1.2, 1.2 J -> mean 1.1 J over six windows,
+    # CV = stdev(1,1,1,1.2,1.2,1.2) / 1.1 = 0.10954 / 1.1 = 0.0996
+    c = combine(m([1.0] * 3), m([1.2] * 3))
+    assert c.energy_j == pytest.approx(1.1) and c.repeats == 6
+    assert c.energy_j_repeats == [1.0] * 3 + [1.2] * 3
+    assert c.energy_cv == pytest.approx(0.0996, abs=1e-4)
+    assert c.warmup_s == pytest.approx(0.04)

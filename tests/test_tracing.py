@@ -55,3 +55,27 @@ def test_tracing_leaves_the_model_untouched_and_allocates_nothing() -> None:
 def test_wrong_input_shape_is_one_config_error() -> None:
     with pytest.raises(ConfigError, match=r"does not accept input shape \(2, 5, 16, 16\)"):
         trace(Branchy(), (2, 5, 16, 16))
+
+
+class FrozenStem(nn.Module):
+    """A frozen first conv, a pooling, then trainable layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3).requires_grad_(False)
+        self.pool = nn.MaxPool2d(2)
+        self.conv = nn.Conv2d(4, 4, 3)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(self.pool(self.stem(x))))
+
+
+def test_input_gradient_is_needed_only_after_a_trainable_parameter() -> None:
+    # Branchy: the stem's input is data; every later leaf sees a tensor that depends on a
+    # parameter. FrozenStem: nothing before `conv` is trainable, so `conv` needs no input grad
+    # either; only `act` (after conv's weights) does.
+    assert [r.input_requires_grad for r in trace(Branchy(), (2, 3, 16, 16)).layers] == [
+        False] + [True] * 8
+    assert [r.input_requires_grad for r in trace(FrozenStem(), (1, 3, 12, 12)).layers] == [
+        False, False, False, True]

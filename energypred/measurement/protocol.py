@@ -116,6 +116,30 @@ def measure(step: Callable[[], object], meter: Meter, window_s: float = 0.5, rep
     )
 
 
+def combine(first: Measurement, second: Measurement) -> Measurement:
+    """One measurement from two of the same workload taken at different times (a bracket).
+
+    Per-call energies and durations are the means over every window of both; the CV is taken
+    over all of them, so it includes the drift between the two.
+    """
+    e = first.energy_j_repeats + second.energy_j_repeats
+    d = first.duration_s_repeats + second.duration_s_repeats
+    mean_e = statistics.fmean(e)
+    n = first.repeats + second.repeats
+
+    def avg(attr: str) -> float:
+        return (getattr(first, attr) * first.repeats + getattr(second, attr) * second.repeats) / n
+
+    return Measurement(
+        energy_j=mean_e, cpu_energy_j=avg("cpu_energy_j"), ram_energy_j=avg("ram_energy_j"),
+        gpu_energy_j=avg("gpu_energy_j"), duration_s=statistics.fmean(d),
+        energy_j_repeats=e, duration_s_repeats=d,
+        energy_cv=statistics.stdev(e) / mean_e if len(e) > 1 and mean_e > 0 else 0.0,
+        calls_per_window=first.calls_per_window, repeats=n, window_s=avg("window_s"),
+        warmup_s=first.warmup_s + second.warmup_s, cpu_power_w=avg("cpu_power_w"),
+        power_w=avg("power_w"))
+
+
 def idle_power(meter: Meter, seconds: float = 1.0) -> Reading:
     """One window with the process asleep: the machine's idle baseline (total J over the window)."""
     meter.start()

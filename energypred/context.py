@@ -13,7 +13,6 @@ with k >= 0 per phase, fitted on whole-model rows against the sum of their own m
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
+from energypred.dataset import network_leaves
 from energypred.measurement import workloads as wl
 
 DEFAULT_LLC_BYTES = 32 * 1024 * 1024
@@ -81,10 +81,8 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
     whole = ok[ok["row_kind"] == "architecture"]
     if exclude_architectures:
         whole = whole[~whole["architecture"].isin(list(exclude_architectures))]
-    leaves = ok[ok["row_kind"] == "arch_layer"]
-    arch_hash = pd.Series([json.loads(c).get("architecture_hash") for c in leaves["config_json"]],
-                          index=leaves.index, dtype=object)
-    sums = leaves.groupby([arch_hash, leaves["phase"]])[target].agg(["sum", "size"])
+    leaves = network_leaves(df)
+    sums = leaves.groupby(["arch_hash", "phase"])[target].agg(["sum", "size"])
     xs: dict[str, list[tuple[float, float, float]]] = {}
     for _, row in whole.iterrows():
         key = (row["config_hash"], row["phase"])

@@ -10,6 +10,8 @@ shard is reported by name (``logging`` warning and ``df.attrs["bad_shards"]``) a
 
 from __future__ import annotations
 
+import json
+
 import logging
 import os
 import time
@@ -155,6 +157,23 @@ def dataset_hash(directory: str | Path) -> str:
         h.update(shard.name.encode())
         h.update(hashlib.sha256(shard.read_bytes()).digest())
     return h.hexdigest()
+
+
+def network_leaves(df: pd.DataFrame) -> pd.DataFrame:
+    """Measured ``arch_layer`` rows, one per leaf call of each (architecture variant, phase),
+    with the variant's config hash in ``arch_hash``.
+
+    A leaf measured twice (a network's first layer in training, once with an input gradient
+    by schema-1 runs and once without, as the network runs it) is represented by the row
+    without the input gradient.
+    """
+    leaves = df[(df["row_kind"] == "arch_layer") & (df["status"] == "ok")].copy()
+    leaves["arch_hash"] = [json.loads(c).get("architecture_hash") for c in leaves["config_json"]]
+    flag = leaves.get("input_requires_grad", pd.Series(True, index=leaves.index))
+    grad = flag.astype(object).where(flag.notna(), True).astype(bool)
+    leaves = leaves.assign(_grad=grad).sort_values("_grad", kind="stable")
+    leaves = leaves.drop_duplicates(["arch_hash", "phase", "layer_index"], keep="first")
+    return leaves.drop(columns="_grad").sort_index()
 
 
 def done_keys(df: pd.DataFrame) -> set[tuple[str, str]]:

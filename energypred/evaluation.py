@@ -8,7 +8,6 @@ its measured whole) is reported beside it: a predictor cannot beat the data's ow
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from tqdm import tqdm
 from energypred import features, theory
 from energypred.configs import ArchConfig
 from energypred.context import fit_context, llc_for
+from energypred.dataset import network_leaves
 from energypred.fitting import fit_models
 from energypred.measurement import workloads as wl
 from energypred.predictor import Predictor
@@ -73,6 +73,22 @@ class Evaluation:
         return pd.concat([per, overall]).sort_index()
 
 
+    def by_protocol(self) -> pd.DataFrame:
+        """Per (phase, whole-model protocol): rows, held-out MAPE, additivity (mean |.|) and
+        the bracketed rows' mean |drift| between the two whole measurements (fractions)."""
+        g = self.rows.assign(abs_additivity=self.rows["additivity"].abs(),
+                             abs_drift=self.rows["bracket_drift"].abs())
+        return g.groupby(["phase", "arch_protocol"]).agg(
+            n=("measured_j", "size"), mape_held_out=("abs_err_held_out", "mean"),
+            additivity_mean_abs=("abs_additivity", "mean"),
+            bracket_drift_mean_abs=("abs_drift", "mean"))
+
+
+def _protocol(row: pd.Series) -> str:
+    p = row.get("arch_protocol")
+    return p if isinstance(p, str) else "whole_before_leaves"
+
+
 def _spearman(a: pd.Series, b: pd.Series) -> float:
     if len(a) < 3:
         return float("nan")
@@ -92,8 +108,7 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
     costs = costs or theory.load_costs()
     llc = llc_for(df)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
-    leaves = df[(df["row_kind"] == "arch_layer") & (df["status"] == "ok")].copy()
-    leaves["arch_hash"] = [json.loads(c).get("architecture_hash") for c in leaves["config_json"]]
+    leaves = network_leaves(df)
     out = []
     groups = list(whole.groupby("architecture"))
     for arch, rows in tqdm(groups, desc="refitting without each architecture", unit="arch",
@@ -120,6 +135,8 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
                    "predicted_held_out_j": pred, "unpriced_leaves": missing,
                    "abs_err_held_out": abs(pred - measured) / measured,
                    "additivity": additivity, "theory_j": th,
+                   "arch_protocol": _protocol(row),
+                   "bracket_drift": row.get("bracket_drift", np.nan),
                    "abs_err_theory": abs(th - measured) / measured}
             if given is not None:
                 g, _ = predict_whole(given, rows_of_leaves, row["phase"])

@@ -3,6 +3,17 @@
 One process measures at a time (a lock file per machine); the reference workload is measured
 every ``reference_every_s`` so that drift is visible in the data; the run can be killed at any
 moment and re-run with the same arguments to continue.
+
+An architecture variant is measured as a bracket, so that the whole network and its leaves
+share one stretch of the machine's state (its speed drifts by several percent over minutes)::
+
+    whole network ═[R windows]═┐
+    leaf 0 (alone, on the shape it sees inside; training: no input gradient, its input is data)
+    leaf 1 ... leaf L-1        │ (reference workload whenever it is due)
+    whole network ═[R windows]═┴→ one row: mean of the 2R windows, bracket_drift = after/before - 1
+
+A run interrupted inside a bracket writes the leaves it finished; the whole network is measured
+again, before and after the remaining leaves, when the run resumes.
 """
 
 from __future__ import annotations

@@ -45,7 +45,10 @@ def dataset(n: int = 30, archs: tuple[str, ...] = ("alexnet", "vgg11"),
         for arch in archs:
             for i, (b, res) in enumerate([(1, 64), (2, 96), (4, 64)]):
                 cfg = ArchConfig(arch, b, res, 0.25, 10)
-                leaves = [_layer_row(leaf, phase, "arch_layer", architecture=arch)
+                leaves = [_layer_row(leaf, phase, "arch_layer", architecture=arch,
+                                     layer_index=leaf.context["layer_index"],
+                                     input_requires_grad=(phase == "training"
+                                                          and leaf.input_requires_grad))
                           for leaf in arch_leaves(cfg, wl.trace_arch(cfg), phase)]
                 rows += leaves
                 rows.append({"row_kind": "architecture", "status": "ok", "phase": phase,

@@ -92,3 +92,21 @@ def test_version_1_rows_are_read_with_what_their_runs_did(tmp_path: Path) -> Non
     assert df.loc[1, "input_requires_grad"] and not df.loc[2, "input_requires_grad"]
     assert not df.loc[3, "input_requires_grad"] and not df.loc[4, "input_requires_grad"]
     assert df.loc[3, "arch_protocol"] == "whole_before_leaves"
+
+
+def test_network_leaves_take_the_stem_as_the_network_runs_it(tmp_path: Path) -> None:
+    from energypred.dataset import network_leaves
+
+    def leaf(i: int, index: int, grad: bool | None, version: int = SCHEMA_VERSION) -> dict:
+        cfg = '{"architecture_hash": "A", "layer_index": %d}' % index
+        return {**_row(i), "schema_version": version, "row_kind": "arch_layer",
+                "phase": "training", "layer_index": index, "config_json": cfg,
+                "input_requires_grad": grad}
+
+    w = ShardWriter(tmp_path, "t", flush_rows=10)
+    w.append(leaf(1, 0, None, version=1))   # schema 1: the stem with an input gradient
+    w.append(leaf(2, 1, None, version=1))
+    w.append(leaf(3, 0, False))             # the stem again, as the network runs it
+    w.close()
+    got = network_leaves(read_dataset(tmp_path))
+    assert sorted(got["batch_size"]) == [2, 3] and set(got["arch_hash"]) == {"A"}

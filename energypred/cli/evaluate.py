@@ -43,6 +43,13 @@ def run(args: argparse.Namespace) -> int:
               f"{100 * r.within_10_held_out:>12.0f}%{100 * r.mape_given:>11.1f}%"
               f"{100 * r.additivity_mean_abs:>18.1f}%{100 * r.additivity_mean:>+9.1f}%")
     print("  additivity = sum of the separately measured leaves / measured whole - 1")
+    print("by whole-model protocol (bracketed = whole measured before and after its leaves):")
+    for (phase, proto), r in ev.by_protocol().iterrows():
+        drift = ("" if r.bracket_drift_mean_abs != r.bracket_drift_mean_abs else
+                 f", whole before vs after |drift| {100 * r.bracket_drift_mean_abs:.1f} %")
+        print(f"  {phase:<10}{proto:<20} n {int(r.n):>3}, MAPE held-out "
+              f"{100 * r.mape_held_out:.1f} %, additivity |mean| "
+              f"{100 * r.additivity_mean_abs:.1f} %{drift}")
     print("ranking the whole models (Spearman correlation with the measurements) and error:")
     for (phase, arch), r in s.iterrows():
         if arch != "ALL":

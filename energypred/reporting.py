@@ -64,8 +64,10 @@ def report_lines(r: Report, title: str, fmt: str = "table") -> list[str]:
         f"facility energy: {num(fp.facility_energy_j)} J (PUE {fp.pue:g})",
         f"emissions: {num(fp.gco2e)} g CO2e per {what} "
         f"({fp.intensity.g_per_kwh:.2f} g/kWh: {fp.intensity.source})",
-        f"work: {si(r.total_macs, 'MAC')} per {what} (1 MAC = 2 FLOPs); efficiency "
-        f"{si(r.flops_per_j, 'FLOP/J')}",
+        f"work: {si(r.total_macs, 'MAC')} per forward pass of the batch (1 MAC = 2 FLOPs); "
+        f"efficiency {si(r.flops_per_j, 'forward FLOP/J')}"
+        + (" (the gradients a training step adds are not counted)"
+           if r.phase == "training" else ""),
     ]
     if r.theory_energy_j is not None:
         facts.append(f"theoretical estimate: {num(r.theory_energy_j)} J ({r.theory_source}; "

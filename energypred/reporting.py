@@ -65,7 +65,7 @@ def report_lines(r: Report, title: str, fmt: str = "table") -> list[str]:
         f"emissions: {num(fp.gco2e)} g CO2e per {what} "
         f"({fp.intensity.g_per_kwh:.2f} g/kWh: {fp.intensity.source})",
         f"work: {si(r.total_macs, 'MAC')} per forward pass of the batch (1 MAC = 2 FLOPs); "
-        f"efficiency {si(r.flops_per_j, 'forward FLOP/J')}"
+        f"forward efficiency {si(r.flops_per_j, 'FLOP/J')}"
         + (" (the gradients a training step adds are not counted)"
            if r.phase == "training" else ""),
     ]

@@ -9,9 +9,9 @@ A predictor is a directory::
         estimators.skops   the fitted scikit-learn estimators, one per (phase, layer type)
 
 Loading never executes code from the file: skops reconstructs only allow-listed types
-(scikit-learn estimators and three numpy functions), the file's hash must match the metadata,
-and a file from another format version or scikit-learn minor version is refused with a message
-that says how to refit.
+(scikit-learn estimators, three numpy functions and energypred's CorrectedRegressor), the
+file's hash must match the metadata, and a file from another format version or scikit-learn
+minor version is refused with a message that says how to refit.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ from energypred.schema import SCHEMA_VERSION
 FORMAT_VERSION = 1
 METADATA = "metadata.json"
 ESTIMATORS = "estimators.skops"
-#: Functions a predictor may reference (target and feature transforms); nothing else outside
-#: scikit-learn is trusted.
-ALLOWED_FUNCTIONS = frozenset({"numpy.log", "numpy.exp", "numpy.log1p"})
+#: Functions and classes a predictor may reference besides scikit-learn's: target and feature
+#: transforms, and energypred's own estimators (plain data holders, see estimators.py).
+ALLOWED_FUNCTIONS = frozenset({"numpy.log", "numpy.exp", "numpy.log1p",
+                               "energypred.estimators.CorrectedRegressor"})
 
 
 def _sha256(path: Path) -> str:

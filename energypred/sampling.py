@@ -6,7 +6,8 @@ Two layer samplers:
     ``realistic``  layers that look like those of real CNNs (shared/reference/real-layer-stats):
                    kernels mostly 1/3/5/7, stride 1-2, "same" padding, channel counts paired with
                    the spatial size (wide layers at low resolution), depthwise groups, in-place
-                   ReLU, log-uniform batch sizes.
+                   ReLU, log-uniform batch sizes; 30 % of convolutions are RGB stems (kernel
+                   3-11, stride 1-4) whose input needs no gradient in training.
 Architecture variants draw batch size, resolution, width multiplier and class count.
 
 Every configuration comes from its own ``random.Random`` seeded by (seed, sampler, layer type,
@@ -88,6 +89,23 @@ def _spatial_and_channels(rng: random.Random) -> tuple[int, int]:
     return h, _mult8(rng, lo, hi)
 
 
+#: Share of realistic Conv2d draws that are a network's first layer (an RGB stem).
+STEM_SHARE = 0.3
+#: Stem kernels and their strides, as in VGG/MobileNet (3), ResNet (7), AlexNet (11, stride 4).
+_STEMS = ((3, (1, 2)), (5, (1, 2)), (7, (2,)), (11, (4,)))
+
+
+def _stem(b: int, rng: random.Random) -> LayerConfig:
+    """A first layer: 3 input channels, a large kernel with stride, an input that needs no
+    gradient in training (it is data)."""
+    k, strides = rng.choice(_STEMS)
+    h = rng.choice((64, 96, 128, 160, 192, 224))
+    cout = rng.choice((16, 24, 32, 48, 64, 96))
+    return LayerConfig("conv2d", {"in_channels": 3, "out_channels": cout, "kernel_size": k,
+                                  "stride": rng.choice(strides), "padding": k // 2, "groups": 1},
+                       (b, 3, h, h), input_requires_grad=False)
+
+
 def _realistic(layer_type: str, rng: random.Random) -> LayerConfig:
     b = _log_int(rng, 1, 256)
     if layer_type == "conv2d":
@@ -101,6 +119,8 @@ def _realistic(layer_type: str, rng: random.Random) -> LayerConfig:
         else:
             groups = 1
             cout = min(2048, max(16, int(round(cin * 2 ** rng.uniform(-2, 2) / 8)) * 8))
+        if rng.random() < STEM_SHARE:  # drawn last: the other configurations stay as they were
+            return _stem(b, rng)
         return LayerConfig("conv2d", {"in_channels": cin, "out_channels": cout, "kernel_size": k,
                                       "stride": s, "padding": k // 2, "groups": groups},
                            (b, cin, h, h))
@@ -190,7 +210,8 @@ def build_plan(layers: list[str], architectures: list[str], samplers: list[str],
             for phase in phases:
                 for sampler in samplers:
                     for lt in layers:
-                        cfg = sample_layer(sampler, lt, seed, i).for_phase(phase)
+                        drawn = sample_layer(sampler, lt, seed, i)
+                        cfg = drawn.for_phase(phase, drawn.input_requires_grad)
                         tasks.append(Task(len(tasks), phase, sampler, i, layer=cfg))
         if i < arch_samples:
             for phase in phases:

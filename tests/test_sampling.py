@@ -48,7 +48,15 @@ def test_uniform_draws_lie_in_the_published_ranges_and_are_valid() -> None:
 
 
 def test_realistic_conv_looks_like_real_layers() -> None:
-    convs = [sampling.sample_layer("realistic", "conv2d", 0, i) for i in range(300)]
+    drawn = [sampling.sample_layer("realistic", "conv2d", 0, i) for i in range(300)]
+    stems = [c for c in drawn if not c.input_requires_grad]
+    convs = [c for c in drawn if c.input_requires_grad]
+    # stems: RGB input, a kernel of 3-11 with its usual stride, no input gradient in training
+    assert 0.2 < len(stems) / len(drawn) < 0.4
+    assert all(c.params["in_channels"] == 3 for c in stems)
+    assert {c.params["kernel_size"] for c in stems} == {3, 5, 7, 11}
+    assert all(c.params["stride"] == 4 for c in stems if c.params["kernel_size"] == 11)
+    assert stems[0].for_phase("training", False).payload()["input_requires_grad"] is False
     assert {c.params["kernel_size"] for c in convs} <= {1, 3, 5, 7}
     assert all(c.params["padding"] == c.params["kernel_size"] // 2 for c in convs)
     assert all(c.params["stride"] in (1, 2) for c in convs)
@@ -77,3 +85,9 @@ def test_bad_names_and_shards_are_config_errors() -> None:
     for bad in ("3/3", "x/2", "1"):
         with pytest.raises(ConfigError, match="--shard"):
             sampling.parse_shard(bad)
+
+
+def test_the_plan_runs_stems_without_an_input_gradient() -> None:
+    plan = sampling.build_plan(["conv2d"], [], ["realistic"], ["training"], 40, 0, 0)
+    flags = {t.layer.input_requires_grad for t in plan if t.layer.params["in_channels"] == 3}
+    assert False in flags

@@ -103,3 +103,32 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
         denom = float(np.sum(x ** 2 / y ** 2))
         k[phase] = max(0.0, float(np.sum(x * r / y ** 2)) / denom) if denom > 0 else 0.0
     return Context(llc, k, {p: len(v) for p, v in xs.items()})
+
+
+def evicted_j_per_byte(df: pd.DataFrame, llc_bytes: int | None,
+                       target: str = "energy_j") -> dict[str, tuple[float, int]]:
+    """The context measured leaf by leaf: per phase, (sum of (evicted - alone) J / sum of
+    cached weight bytes, number of leaf pairs), over the leaves measured both alone and with
+    their weights evicted (``arch_layer_evicted``, same variant and layer index).
+
+    An independent check of the ``k`` that :func:`fit_context` fits on whole networks.
+    """
+    from energypred.measurement.in_network import ROW_KIND
+
+    llc = int(llc_bytes or DEFAULT_LLC_BYTES)
+    ok = df[df["status"] == "ok"]
+    evicted = network_leaves(ok, evicted=True)
+    evicted = evicted[evicted["row_kind"] == ROW_KIND]
+    if evicted.empty:
+        return {}
+    alone = network_leaves(ok)
+    keys = ["arch_hash", "phase", "layer_index"]
+    pairs = evicted[keys + [target, "weight_elements"]].merge(
+        alone[keys + [target]], on=keys, suffixes=("_evicted", "_alone"))
+    out: dict[str, tuple[float, int]] = {}
+    for phase, g in pairs.groupby("phase"):
+        cached = np.minimum(g["weight_elements"].astype(float) * 4, llc).sum()
+        extra = (g[f"{target}_evicted"] - g[f"{target}_alone"]).sum()
+        out[str(phase)] = (float(extra / cached) if cached > 0 else float("nan"), len(g))
+    return out
+

@@ -159,21 +159,25 @@ def dataset_hash(directory: str | Path) -> str:
     return h.hexdigest()
 
 
-def network_leaves(df: pd.DataFrame) -> pd.DataFrame:
+def network_leaves(df: pd.DataFrame, evicted: bool = False) -> pd.DataFrame:
     """Measured ``arch_layer`` rows, one per leaf call of each (architecture variant, phase),
     with the variant's config hash in ``arch_hash``.
 
     A leaf measured twice (a network's first layer in training, once with an input gradient
     by schema-1 runs and once without, as the network runs it) is represented by the row
-    without the input gradient.
+    without the input gradient. ``evicted=True`` represents a leaf by its row measured with
+    its weights evicted (``arch_layer_evicted``) where there is one: the network's conditions.
     """
-    leaves = df[(df["row_kind"] == "arch_layer") & (df["status"] == "ok")].copy()
+    kinds = ["arch_layer", "arch_layer_evicted"] if evicted else ["arch_layer"]
+    leaves = df[df["row_kind"].isin(kinds) & (df["status"] == "ok")].copy()
     leaves["arch_hash"] = [json.loads(c).get("architecture_hash") for c in leaves["config_json"]]
     flag = leaves.get("input_requires_grad", pd.Series(True, index=leaves.index))
     grad = flag.astype(object).where(flag.notna(), True).astype(bool)
-    leaves = leaves.assign(_grad=grad).sort_values("_grad", kind="stable")
+    alone = leaves["row_kind"] != "arch_layer_evicted"
+    leaves = leaves.assign(_grad=grad, _alone=alone).sort_values(["_alone", "_grad"],
+                                                                 kind="stable")
     leaves = leaves.drop_duplicates(["arch_hash", "phase", "layer_index"], keep="first")
-    return leaves.drop(columns="_grad").sort_index()
+    return leaves.drop(columns=["_grad", "_alone"]).sort_index()
 
 
 def done_keys(df: pd.DataFrame) -> set[tuple[str, str]]:

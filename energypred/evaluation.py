@@ -20,6 +20,7 @@ from energypred.configs import ArchConfig
 from energypred.context import fit_context, llc_for
 from energypred.dataset import network_leaves
 from energypred.fitting import fit_models
+from energypred.measurement import in_network
 from energypred.measurement import workloads as wl
 from energypred.predictor import Predictor
 from energypred.tracing import TracedLayer
@@ -73,6 +74,17 @@ class Evaluation:
         return pd.concat([per, overall]).sort_index()
 
 
+    def in_network(self) -> pd.DataFrame:
+        """Per phase, over the variants whose leaves were also measured with evicted weights:
+        n, additivity with the leaves alone and in network conditions (mean |.| and mean)."""
+        g = self.rows[self.rows["additivity_evicted"].notna()]
+        return g.groupby("phase").agg(
+            n=("measured_j", "size"),
+            alone_mean_abs=("additivity", lambda a: a.abs().mean()),
+            alone_mean=("additivity", "mean"),
+            evicted_mean_abs=("additivity_evicted", lambda a: a.abs().mean()),
+            evicted_mean=("additivity_evicted", "mean"))
+
     def by_protocol(self) -> pd.DataFrame:
         """Per (phase, whole-model protocol): rows, held-out MAPE, additivity (mean |.|) and
         the bracketed rows' mean |drift| between the two whole measurements (fractions)."""
@@ -82,6 +94,19 @@ class Evaluation:
             n=("measured_j", "size"), mape_held_out=("abs_err_held_out", "mean"),
             additivity_mean_abs=("abs_additivity", "mean"),
             bracket_drift_mean_abs=("abs_drift", "mean"))
+
+
+def _evicted_additivity(mine: pd.DataFrame, cfg: ArchConfig, traced: list[TracedLayer],
+                        phase: str, llc: int, measured: float, target: str) -> float:
+    """Sum of the leaves in network conditions (evicted-weight rows where the protocol
+    measures them, the leaf alone elsewhere) / measured whole - 1; NaN unless every leaf and
+    every evicted-weight leaf of the variant was measured."""
+    leaves = in_network.arch_leaves(cfg, traced, phase)
+    expected = len(in_network.evicted_leaves(leaves, llc))
+    n_evicted = int((mine["row_kind"] == in_network.ROW_KIND).sum())
+    if expected == 0 or n_evicted != expected or len(mine) != len(traced):
+        return float("nan")
+    return float(mine[target].sum() / measured - 1)
 
 
 def _protocol(row: pd.Series) -> str:
@@ -109,6 +134,7 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
     llc = llc_for(df)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
     leaves = network_leaves(df)
+    in_net = network_leaves(df, evicted=True)
     out = []
     groups = list(whole.groupby("architecture"))
     for arch, rows in tqdm(groups, desc="refitting without each architecture", unit="arch",
@@ -128,13 +154,18 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
                           & (leaves["phase"] == row["phase"])]
             additivity = (mine[target].sum() / measured - 1 if len(mine) == len(traced)
                           else np.nan)
+            additivity_evicted = _evicted_additivity(
+                in_net[(in_net["arch_hash"] == row["config_hash"])
+                       & (in_net["phase"] == row["phase"])], cfg, traced, row["phase"], llc,
+                measured, target)
             th = theory_whole(traced, row["phase"], costs)
             rec = {"architecture": arch, "phase": row["phase"], "batch_size": cfg.batch_size,
                    "resolution": cfg.resolution, "width_mult": cfg.width_mult,
                    "num_classes": cfg.num_classes, "measured_j": measured,
                    "predicted_held_out_j": pred, "unpriced_leaves": missing,
                    "abs_err_held_out": abs(pred - measured) / measured,
-                   "additivity": additivity, "theory_j": th,
+                   "additivity": additivity, "additivity_evicted": additivity_evicted,
+                   "theory_j": th,
                    "arch_protocol": _protocol(row),
                    "bracket_drift": row.get("bracket_drift", np.nan),
                    "abs_err_theory": abs(th - measured) / measured}

@@ -10,6 +10,8 @@ share one stretch of the machine's state (its speed drifts by several percent ov
     whole network ═[R windows]═┐
     leaf 0 (alone, on the shape it sees inside; training: no input gradient, its input is data)
     leaf 1 ... leaf L-1        │ (reference workload whenever it is due)
+    leaves whose weights fit   │ again, weights evicted before each call (copies called in
+    the cache                  │ turn; measurement/in_network.py): the network's conditions
     whole network ═[R windows]═┴→ one row: mean of the 2R windows, bracket_drift = after/before - 1
 
 A run interrupted inside a bracket writes the leaves it finished; the whole network is measured
@@ -40,9 +42,11 @@ import torch
 
 from energypred import dataset, features, sampling
 from energypred.configs import ArchConfig, LayerConfig
-from energypred.errors import ConfigError, MeasurementError
+from energypred.errors import MeasurementError
 from energypred.hardware import fingerprint
-from energypred.measurement import Meter, measure
+from energypred.context import DEFAULT_LLC_BYTES
+from energypred.measurement import Meter, in_network, measure
+from energypred.measurement.in_network import arch_leaves
 from energypred.measurement import workloads as wl
 from energypred.measurement.protocol import Measurement, combine, idle_power
 from energypred.schema import SCHEMA_VERSION
@@ -73,6 +77,7 @@ class GenerateOptions:
     progress: bool = True
     flush_rows: int = 64
     settle_s: float = 120.0
+    evicted_leaves: bool = True
 
 
 @dataclass
@@ -161,6 +166,7 @@ class Runner:
         self.ref: Measurement | None = None
         self.last_ref = -1e18
         fp = fingerprint()
+        self.llc_bytes = int(fp.get("llc_bytes") or DEFAULT_LLC_BYTES)
         self.common: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "seed": opts.seed,
             "threads": torch.get_num_threads(),
@@ -190,8 +196,8 @@ class Runner:
 
     # --- measuring -------------------------------------------------------------------------
     def _measure(self, module: torch.nn.Module, shape: tuple[int, ...], phase: str,
-                 grad_input: bool) -> Measurement:
-        with wl.workload(module, shape, phase, grad_input) as step:
+                 grad_input: bool, copies: int = 1) -> Measurement:
+        with wl.workload(module, shape, phase, grad_input, copies) as step:
             m = measure(step, self.meter, self.opts.window_s, self.opts.repeats)
         self.summary.inside_windows_s += m.windows_total_s
         return m
@@ -246,10 +252,14 @@ class Runner:
             **self._measurement_cols(self.ref)))
 
     def run_layer(self, cfg: LayerConfig, phase: str, sampler: str, index: int,
-                  kind: str = "layer", extra: dict[str, Any] | None = None) -> None:
-        """Guard, measure and write one layer configuration."""
+                  kind: str = "layer", extra: dict[str, Any] | None = None,
+                  copies: int = 1) -> None:
+        """Guard, measure and write one layer configuration (``copies`` called in turn)."""
         out, counts = wl.layer_counts(cfg)
         est = wl.estimate_layer(cfg, phase, self.rates)
+        if copies > 1:  # weights, and in training their gradients and momenta, per copy
+            per_copy = counts.weight_elements * 4 * (3 if phase == "training" else 1)
+            est = wl.Estimate(est.memory_bytes + (copies - 1) * per_copy, est.call_s)
         grad = phase == "training" and cfg.input_requires_grad
         base = dict(row_kind=kind, sampler=sampler, phase=phase, sample_index=index,
                     layer_type=cfg.layer_type, config_hash=cfg.config_hash(),
@@ -258,10 +268,12 @@ class Runner:
                     **features.layer_columns(cfg.params, cfg.input_shape, out, counts),
                     **(extra or {}))
         self._guarded(base, est, lambda: self._measure(
-            wl.build_layer(cfg), cfg.input_shape, phase, grad_input=grad), cfg.layer_type)
+            wl.build_layer(cfg), cfg.input_shape, phase, grad_input=grad, copies=copies),
+            cfg.layer_type)
 
     def run_arch(self, cfg: ArchConfig, phase: str, index: int, done: set[tuple[str, str]]) -> None:
-        """The whole network, each leaf alone on the shape it sees inside it, the whole again.
+        """The whole network, each leaf alone on the shape it sees inside it, the leaves whose
+        weights fit the cache once more with their weights evicted, the whole again.
 
         The whole network's row (written last) is the mean of the two bracketing measurements,
         so it and its leaves share the machine's state; ``bracket_drift`` says how far the
@@ -282,11 +294,16 @@ class Runner:
                         input_requires_grad=False, arch_protocol="bracketed",
                         **features.shape_columns(cfg.input_shape, out), **ctx)
             whole = self._bracket(base, est, cfg, phase)
-        for leaf in arch_leaves(cfg, traced, phase):
+        leaves = arch_leaves(cfg, traced, phase)
+        # evicted-weight leaves only inside a bracket: they are compared with their own whole
+        evicted = (in_network.evicted_leaves(leaves, self.llc_bytes)
+                   if self.opts.evicted_leaves and whole is not None else [])
+        for leaf, kind, copies in ([(lf, "arch_layer", 1) for lf in leaves]
+                                   + [(lf, in_network.ROW_KIND, n) for lf, n in evicted]):
             if (leaf.config_hash(), phase) in done:
                 continue
             self.reference()
-            self.run_layer(leaf, phase, "architecture", index, kind="arch_layer",
+            self.run_layer(leaf, phase, "architecture", index, kind=kind, copies=copies,
                            extra={**ctx, "layer_index": leaf.context["layer_index"],
                                   "layer_name": leaf.context["layer_name"]})
         if whole is not None:
@@ -356,18 +373,6 @@ class Runner:
         setattr(self.summary, outcome, getattr(self.summary, outcome) + 1)
 
 
-def arch_leaves(cfg: ArchConfig, traced: list[Any], phase: str) -> list[LayerConfig]:
-    """Layer configurations of an architecture's leaves, keyed to that architecture variant."""
-    leaves = []
-    for r in traced:
-        if r.layer_type is None:
-            raise ConfigError(f"{cfg.architecture} has a leaf {r.module_type} with no layer type")
-        leaves.append(LayerConfig(r.layer_type, r.params, r.input_shape, {
-            "architecture_hash": cfg.config_hash(), "layer_index": r.index,
-            "layer_name": r.name}).for_phase(phase, r.input_requires_grad))
-    return leaves
-
-
 def _json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, sort_keys=True)
 
@@ -425,6 +430,8 @@ def _loop(runner: Runner, todo: list[sampling.Task], done: set[tuple[str, str]],
 
 
 def _task_done(task: sampling.Task, done: set[tuple[str, str]]) -> bool:
+    """Whether a task left nothing to measure (evicted-weight leaves are measured only inside
+    the bracket of their whole network, so a measured whole has all it will get)."""
     if task.layer is not None:
         return (task.layer.config_hash(), task.phase) in done
     assert task.arch is not None

@@ -29,7 +29,8 @@ SCHEMA_VERSION: int = 2
 #: versions ``read_dataset`` can read (older ones are upgraded on reading)
 READABLE_VERSIONS: frozenset[int] = frozenset({1, 2})
 
-ROW_KINDS: tuple[str, ...] = ("layer", "arch_layer", "architecture", "reference", "idle")
+ROW_KINDS: tuple[str, ...] = ("layer", "arch_layer", "arch_layer_evicted", "architecture",
+                              "reference", "idle")
 STATUSES: tuple[str, ...] = ("ok", "skipped", "failed")
 
 _I, _F, _S, _B = pa.int64(), pa.float64(), pa.string(), pa.bool_()
@@ -39,7 +40,8 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("schema_version", _I, "dataset schema version"),
     ("run_id", _S, "id of the generate run that wrote the row"),
     ("timestamp", pa.timestamp("us", tz="UTC"), "when the measurement ended"),
-    ("row_kind", _S, "layer | arch_layer | architecture | reference | idle"),
+    ("row_kind", _S, "layer | arch_layer | arch_layer_evicted (weights evicted before each "
+                     "call, see measurement/in_network.py) | architecture | reference | idle"),
     ("status", _S, "ok | skipped | failed"),
     ("error", _S, "why a row was skipped or failed"),
     # --- what was measured

@@ -12,9 +12,10 @@ import pandas as pd
 
 from energypred import features, sampling
 from energypred.configs import ArchConfig
-from energypred.generate import arch_leaves
 from energypred.layers import SAMPLED_LAYER_TYPES
+from energypred.measurement import in_network
 from energypred.measurement import workloads as wl
+from energypred.measurement.in_network import arch_leaves
 
 
 def law(row: dict[str, float], phase: str) -> float:
@@ -34,8 +35,13 @@ def _layer_row(cfg: object, phase: str, kind: str, **extra: object) -> dict[str,
 
 
 def dataset(n: int = 30, archs: tuple[str, ...] = ("alexnet", "vgg11"),
-            phases: tuple[str, ...] = ("inference",)) -> pd.DataFrame:
-    """Random layers (realistic sampler) + a few architecture variants, whole and by leaf."""
+            phases: tuple[str, ...] = ("inference",),
+            evicted_j_per_byte: float = 0.0) -> pd.DataFrame:
+    """Random layers (realistic sampler) + a few architecture variants, whole and by leaf.
+
+    ``evicted_j_per_byte > 0`` adds the leaves measured with evicted weights (32 MiB LLC),
+    each costing that much per weight byte more than alone, and adds the same to the whole.
+    """
     rows = []
     for phase in phases:
         for lt in SAMPLED_LAYER_TYPES:
@@ -51,9 +57,19 @@ def dataset(n: int = 30, archs: tuple[str, ...] = ("alexnet", "vgg11"),
                                                           and leaf.input_requires_grad))
                           for leaf in arch_leaves(cfg, wl.trace_arch(cfg), phase)]
                 rows += leaves
+                evicted = [_layer_row(leaf, phase, in_network.ROW_KIND, architecture=arch,
+                                      layer_index=leaf.context["layer_index"])
+                           for leaf, _ in in_network.evicted_leaves(
+                               arch_leaves(cfg, wl.trace_arch(cfg), phase), 32 * 1024 * 1024)
+                           ] if evicted_j_per_byte > 0 else []
+                extra = 0.0
+                for r in evicted:
+                    r["energy_j"] += evicted_j_per_byte * 4 * r["weight_elements"]
+                    extra += evicted_j_per_byte * 4 * r["weight_elements"]
+                rows += evicted
                 rows.append({"row_kind": "architecture", "status": "ok", "phase": phase,
                              "layer_type": "architecture", "architecture": arch,
                              "config_hash": cfg.config_hash(),
                              "config_json": json.dumps(cfg.payload()),
-                             "energy_j": sum(float(r["energy_j"]) for r in leaves)})
+                             "energy_j": sum(float(r["energy_j"]) for r in leaves) + extra})
     return pd.DataFrame(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -98,8 +99,12 @@ def test_bad_arguments_give_one_line_errors(tmp_path: Path) -> None:
 
 def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient(
         tmp_path: Path) -> None:
+    from energypred.context import DEFAULT_LLC_BYTES
     from energypred.generate import GenerateOptions, generate
-    from energypred.measurement import FakeMeter
+    from energypred.hardware import fingerprint
+    from energypred.measurement import FakeMeter, in_network
+    from energypred.measurement import workloads as wl
+    from energypred.sampling import sample_architecture
 
     opts = GenerateOptions(out=tmp_path / "ds", layers=[], architectures=["alexnet"],
                            phases=["inference", "training"], samples=0, arch_samples=1,
@@ -107,6 +112,7 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
                            progress=False)
     summary = generate(opts, FakeMeter())
     assert summary.failed == 0
+    llc = int(fingerprint().get("llc_bytes") or DEFAULT_LLC_BYTES)
     df = read_dataset(opts.out)
     for phase in ("inference", "training"):
         whole = df[(df.row_kind == "architecture") & (df.phase == phase)]
@@ -122,3 +128,13 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
             assert grads == [False] + [True] * 21  # the stem's input is data
         else:
             assert not any(grads)
+        # the leaves whose weights fit the cache, again with their weights evicted, inside the
+        # bracket; the copy count is part of the configuration
+        evicted = df[(df.row_kind == in_network.ROW_KIND) & (df.phase == phase)]
+        cfg = sample_architecture("alexnet", 0, 0)
+        expected = in_network.evicted_leaves(
+            in_network.arch_leaves(cfg, wl.trace_arch(cfg), phase), llc)
+        assert len(expected) > 0 and len(evicted) == len(expected)
+        assert sorted(json.loads(c)["weight_copies"] for c in evicted.config_json) == sorted(
+            n for _, n in expected)
+        assert (evicted.status == "ok").all() and row.timestamp >= evicted.timestamp.max()

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from energypred import artifacts
+from energypred.context import evicted_j_per_byte, llc_for
 from energypred.dataset import read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import evaluate
@@ -50,6 +51,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {phase:<10}{proto:<20} n {int(r.n):>3}, MAPE held-out "
               f"{100 * r.mape_held_out:.1f} %, additivity |mean| "
               f"{100 * r.additivity_mean_abs:.1f} %{drift}")
+    net = ev.in_network()
+    if not net.empty:
+        print("additivity with the leaves in network conditions (weights that fit the cache "
+              "evicted before each call):")
+        for phase, r in net.iterrows():
+            print(f"  {phase:<10} n {int(r.n):>3}: leaves alone |mean| "
+                  f"{100 * r.alone_mean_abs:.1f} % (signed {100 * r.alone_mean:+.1f} %), "
+                  f"in network conditions |mean| {100 * r.evicted_mean_abs:.1f} % "
+                  f"(signed {100 * r.evicted_mean:+.1f} %)")
+    measured_k = evicted_j_per_byte(df, llc_for(df), given.target)
+    fitted_k = given.context.j_per_byte
+    for phase, (k, n) in sorted(measured_k.items()):
+        print(f"  {phase:<10} weights re-read, leaf by leaf (evicted - alone, {n} leaves): "
+              f"{1e9 * k:.3f} nJ per cached weight byte; fitted on whole networks: "
+              f"{1e9 * fitted_k.get(phase, 0.0):.3f} nJ/B")
     print("ranking the whole models (Spearman correlation with the measurements) and error:")
     for (phase, arch), r in s.iterrows():
         if arch != "ALL":

@@ -59,6 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--flush-rows", type=int, default=64,
                    help="rows per Parquet shard (a kill loses at most this many)")
+    p.add_argument("--no-evicted-leaves", action="store_true",
+                   help="measure a network's leaves only alone, not again with their weights "
+                        "evicted from the cache as inside the network")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -86,7 +89,8 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         max_memory_bytes=int(args.max_memory_gb * 1e9) if args.max_memory_gb else None,
         max_call_s=args.max_call_s, reference_every_s=args.reference_every_s,
         threads=args.threads, progress=not args.no_progress,
-        flush_rows=max(1, args.flush_rows), settle_s=max(0.0, args.settle_s))
+        flush_rows=max(1, args.flush_rows), settle_s=max(0.0, args.settle_s),
+        evicted_leaves=not args.no_evicted_leaves)
 
 
 def run(args: argparse.Namespace) -> int:

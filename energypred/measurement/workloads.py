@@ -11,6 +11,8 @@ configuration is known to fit in memory and time.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,31 +60,48 @@ def _fill(shape: Shape) -> torch.Tensor:
 
 @contextmanager
 def workload(module: nn.Module, input_shape: Shape, phase: str,
-             input_requires_grad: bool) -> Iterator[Step]:
-    """Allocate inputs and yield one call of the workload in ``phase`` (see module doc)."""
+             input_requires_grad: bool, copies: int = 1) -> Iterator[Step]:
+    """Allocate inputs and yield one call of the workload in ``phase`` (see module doc).
+
+    ``copies > 1`` calls that many independent copies of ``module`` in turn on the same input,
+    so that each call finds its weights evicted from the cache by the other copies' (as inside
+    a network, where every other layer runs between two calls of this one). Each copy is
+    called once before the step is yielded, so no measured call is a copy's first.
+    """
     x = _fill(input_shape)
+    modules = [module] + [copy.deepcopy(module) for _ in range(copies - 1)]
     if phase == "inference":
-        module.eval()
+        for m in modules:
+            m.eval()
+        turn = itertools.cycle(modules)
         with torch.no_grad():
-            yield lambda: module(x)
+            for _ in range(copies if copies > 1 else 0):
+                next(turn)(x)
+            yield lambda: next(turn)(x)
         return
-    module.train()
     if input_requires_grad:
         x.requires_grad_(True)
-    params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=1e-9, momentum=0.9) if params else None
+    optimisers = []
+    for m in modules:
+        m.train()
+        params = [p for p in m.parameters() if p.requires_grad]
+        optimisers.append(torch.optim.SGD(params, lr=1e-9, momentum=0.9) if params else None)
     with torch.no_grad():
         out_shape = tuple(module(x.detach()).shape)
     grad_out = _fill(out_shape)
+    pairs = itertools.cycle(list(zip(modules, optimisers, strict=True)))
 
     def step() -> None:
+        m, opt = next(pairs)
         if opt is not None:
             opt.zero_grad(set_to_none=True)
         x.grad = None
-        module(x).backward(grad_out)
+        m(x).backward(grad_out)
         if opt is not None:
             opt.step()
 
+    for _ in range(copies if copies > 1 else 0):
+        step()
     yield step
 
 

@@ -1,0 +1,71 @@
+"""A network's leaves as layer configurations, and measured in network conditions.
+
+:func:`arch_leaves` gives each leaf call of an architecture variant as a configuration keyed to
+that variant (measured alone, on the shape it sees inside; in training without an input
+gradient where the network computes none). :func:`evicted_leaves` gives the ones to measure
+again with their weights evicted from the cache before each call:
+
+A leaf measured alone is called over and over, so weights that fit the last-level cache (LLC)
+stay there; inside a network every other layer runs between two calls of this one and the
+weights come back from memory. Calling enough independent copies of the leaf in turn
+reproduces that::
+
+    alone:             call(W)  call(W)  call(W)  ...              W stays cached
+    network-like:      call(W1) call(W2) ... call(Wn) call(W1) ... n x |W| >= 2 x LLC
+
+Only leaves whose weights matter are measured this way: at least ``MIN_WEIGHT_BYTES`` (below,
+re-reading them costs well under a millijoule) and under 2 x LLC (above, a single copy already
+streams them from memory every call, so the leaf alone is network-like). The copy count goes
+into the configuration (``weight_copies``), so such a row never collides with the leaf alone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from energypred.configs import ArchConfig, LayerConfig
+from energypred.errors import ConfigError
+from energypred.measurement import workloads as wl
+
+#: Row kind of a leaf measured with its weights evicted.
+ROW_KIND = "arch_layer_evicted"
+MIN_WEIGHT_BYTES = 256 * 1024
+#: enough for ``MIN_WEIGHT_BYTES`` weights to fill 2 x a 32 MiB LLC
+MAX_COPIES = 256
+_BYTES = 4  # float32
+
+
+def arch_leaves(cfg: ArchConfig, traced: list[Any], phase: str) -> list[LayerConfig]:
+    """Layer configurations of an architecture's leaves, keyed to that architecture variant."""
+    leaves = []
+    for r in traced:
+        if r.layer_type is None:
+            raise ConfigError(f"{cfg.architecture} has a leaf {r.module_type} with no layer type")
+        leaves.append(LayerConfig(r.layer_type, r.params, r.input_shape, {
+            "architecture_hash": cfg.config_hash(), "layer_index": r.index,
+            "layer_name": r.name}).for_phase(phase, r.input_requires_grad))
+    return leaves
+
+
+def weight_copies(weight_bytes: float, llc_bytes: int, max_copies: int = MAX_COPIES) -> int:
+    """Copies whose weights (``weight_bytes`` each) fill twice an LLC of ``llc_bytes``, at most
+    ``max_copies``; 1 for a layer without weights."""
+    if weight_bytes <= 0:
+        return 1
+    return max(1, min(max_copies, math.ceil(2 * llc_bytes / weight_bytes)))
+
+
+def evicted_leaves(leaves: list[LayerConfig], llc_bytes: int
+                   ) -> list[tuple[LayerConfig, int]]:
+    """(configuration, copies) of the leaves worth measuring with evicted weights (module doc)."""
+    out = []
+    for leaf in leaves:
+        w = wl.layer_counts(leaf)[1].weight_elements * _BYTES
+        if not MIN_WEIGHT_BYTES <= w < 2 * llc_bytes:
+            continue
+        n = weight_copies(w, llc_bytes)
+        out.append((LayerConfig(leaf.layer_type, leaf.params, leaf.input_shape,
+                                {**leaf.context, "weight_copies": n},
+                                leaf.input_requires_grad), n))
+    return out

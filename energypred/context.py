@@ -24,6 +24,7 @@ import pandas as pd
 from energypred.configs import ArchConfig
 from energypred.dataset import network_leaves
 from energypred.measurement import workloads as wl
+from energypred.schema import EVICTED_LEAF
 
 DEFAULT_LLC_BYTES = 32 * 1024 * 1024
 
@@ -113,12 +114,10 @@ def evicted_j_per_byte(df: pd.DataFrame, llc_bytes: int | None,
 
     An independent check of the ``k`` that :func:`fit_context` fits on whole networks.
     """
-    from energypred.measurement.in_network import ROW_KIND
-
     llc = int(llc_bytes or DEFAULT_LLC_BYTES)
     ok = df[df["status"] == "ok"]
     evicted = network_leaves(ok, evicted=True)
-    evicted = evicted[evicted["row_kind"] == ROW_KIND]
+    evicted = evicted[evicted["row_kind"] == EVICTED_LEAF]
     if evicted.empty:
         return {}
     alone = network_leaves(ok)
@@ -131,4 +130,3 @@ def evicted_j_per_byte(df: pd.DataFrame, llc_bytes: int | None,
         extra = (g[f"{target}_evicted"] - g[f"{target}_alone"]).sum()
         out[str(phase)] = (float(extra / cached) if cached > 0 else float("nan"), len(g))
     return out
-

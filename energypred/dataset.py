@@ -23,7 +23,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from energypred.errors import DatasetError
-from energypred.schema import ARROW_SCHEMA, READABLE_VERSIONS, SCHEMA_VERSION, to_table
+from energypred.schema import (ARROW_SCHEMA, EVICTED_LEAF, READABLE_VERSIONS, SCHEMA_VERSION,
+                               to_table)
 
 log = logging.getLogger(__name__)
 
@@ -168,12 +169,12 @@ def network_leaves(df: pd.DataFrame, evicted: bool = False) -> pd.DataFrame:
     without the input gradient. ``evicted=True`` represents a leaf by its row measured with
     its weights evicted (``arch_layer_evicted``) where there is one: the network's conditions.
     """
-    kinds = ["arch_layer", "arch_layer_evicted"] if evicted else ["arch_layer"]
+    kinds = ["arch_layer", EVICTED_LEAF] if evicted else ["arch_layer"]
     leaves = df[df["row_kind"].isin(kinds) & (df["status"] == "ok")].copy()
     leaves["arch_hash"] = [json.loads(c).get("architecture_hash") for c in leaves["config_json"]]
     flag = leaves.get("input_requires_grad", pd.Series(True, index=leaves.index))
     grad = flag.astype(object).where(flag.notna(), True).astype(bool)
-    alone = leaves["row_kind"] != "arch_layer_evicted"
+    alone = leaves["row_kind"] != EVICTED_LEAF
     leaves = leaves.assign(_grad=grad, _alone=alone).sort_values(["_alone", "_grad"],
                                                                  kind="stable")
     leaves = leaves.drop_duplicates(["arch_hash", "phase", "layer_index"], keep="first")

@@ -295,9 +295,11 @@ class Runner:
                         **features.shape_columns(cfg.input_shape, out), **ctx)
             whole = self._bracket(base, est, cfg, phase)
         leaves = arch_leaves(cfg, traced, phase)
-        # evicted-weight leaves only inside a bracket: they are compared with their own whole
+        # evicted-weight leaves only inside a bracket (they are compared with their own whole)
+        # and at inference (see in_network's module doc)
         evicted = (in_network.evicted_leaves(leaves, self.llc_bytes)
-                   if self.opts.evicted_leaves and whole is not None else [])
+                   if self.opts.evicted_leaves and whole is not None and phase == "inference"
+                   else [])
         for leaf, kind, copies in ([(lf, "arch_layer", 1) for lf in leaves]
                                    + [(lf, in_network.ROW_KIND, n) for lf, n in evicted]):
             if (leaf.config_hash(), phase) in done:

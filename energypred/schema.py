@@ -29,8 +29,10 @@ SCHEMA_VERSION: int = 2
 #: versions ``read_dataset`` can read (older ones are upgraded on reading)
 READABLE_VERSIONS: frozenset[int] = frozenset({1, 2})
 
-ROW_KINDS: tuple[str, ...] = ("layer", "arch_layer", "arch_layer_evicted", "architecture",
-                              "reference", "idle")
+#: Row kind of a network's leaf measured with its weights evicted (measurement/in_network.py).
+EVICTED_LEAF = "arch_layer_evicted"
+ROW_KINDS: tuple[str, ...] = ("layer", "arch_layer", EVICTED_LEAF, "architecture", "reference",
+                              "idle")
 STATUSES: tuple[str, ...] = ("ok", "skipped", "failed")
 
 _I, _F, _S, _B = pa.int64(), pa.float64(), pa.string(), pa.bool_()

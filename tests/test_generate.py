@@ -134,6 +134,9 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
         cfg = sample_architecture("alexnet", 0, 0)
         expected = in_network.evicted_leaves(
             in_network.arch_leaves(cfg, wl.trace_arch(cfg), phase), llc)
+        if phase == "training":  # copies would bring their own gradients: not measured
+            assert evicted.empty
+            continue
         assert len(expected) > 0 and len(evicted) == len(expected)
         assert sorted(json.loads(c)["weight_copies"] for c in evicted.config_json) == sorted(
             n for _, n in expected)

@@ -30,9 +30,11 @@ from energypred.errors import (  # noqa: E402
 from energypred.fitting import fit_models  # noqa: E402
 from energypred.prediction import Report, predict  # noqa: E402
 from energypred.predictor import Predictor  # noqa: E402
+from energypred.windows import steady_state  # noqa: E402
 
 __all__ = [
     "__version__", "predict", "Report", "Predictor", "fit_models", "load_predictor",
     "load_default", "save_predictor", "read_dataset", "EnergypredError", "ConfigError",
     "DatasetError", "MeasurementError", "ArtifactError", "UnsupportedLayerError",
+    "steady_state",
 ]

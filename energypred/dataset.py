@@ -185,3 +185,57 @@ def done_keys(df: pd.DataFrame) -> set[tuple[str, str]]:
     """(config_hash, phase) of rows already settled (measured or skipped): resume skips them."""
     settled = df[df["status"].isin(["ok", "skipped"])]
     return set(zip(settled["config_hash"], settled["phase"], strict=True))
+
+
+def machines(df: pd.DataFrame) -> pd.DataFrame:
+    """The machines a dataset's rows were measured on: one row per ``hardware_id`` with its
+    ``cpu_model`` and row count ``rows``, most rows first."""
+    if df.empty or "hardware_id" not in df:
+        return pd.DataFrame(columns=["hardware_id", "cpu_model", "rows"])
+    grouped = df.groupby("hardware_id", dropna=False)
+    out = pd.DataFrame({"cpu_model": grouped["cpu_model"].first(), "rows": grouped.size()})
+    return out.reset_index().sort_values("rows", ascending=False, kind="stable")
+
+
+def _describe(m: pd.DataFrame) -> str:
+    return ", ".join(f"{r.hardware_id} ({r.cpu_model}, {r.rows:,} rows)" for r in m.itertuples())
+
+
+def one_machine(df: pd.DataFrame, hardware_id: str | None = None,
+                where: str = "the dataset") -> pd.DataFrame:
+    """The rows of one machine: energy measured on one machine says nothing exact about another,
+    so fitting or evaluating across machines is refused, never averaged silently.
+
+    Args:
+        df: dataset rows.
+        hardware_id: the machine to keep; None accepts a dataset of a single machine only.
+        where: how error messages name the dataset (e.g. its path).
+
+    Raises:
+        DatasetError: ``hardware_id`` has no rows, or it is None and the rows span machines.
+    """
+    m = machines(df)
+    if hardware_id is not None:
+        if hardware_id not in set(m["hardware_id"]):
+            raise DatasetError(f"{where} has no rows from machine {hardware_id}; it holds "
+                               f"{_describe(m) or 'no rows'}")
+        return df[df["hardware_id"] == hardware_id]
+    if len(m) > 1:
+        raise DatasetError(f"{where} mixes measurements from {len(m)} machines: {_describe(m)}; "
+                           f"pass --hardware-id to use one machine's rows, or keep each "
+                           f"machine's shards in a directory of its own")
+    return df
+
+
+def check_same_machine(df: pd.DataFrame, hardware_id: str, cpu_model: str,
+                       where: str = "the dataset") -> None:
+    """Refuse to add this machine's measurements to a dataset measured on another one.
+
+    Raises:
+        DatasetError: ``df`` holds rows of a machine other than ``hardware_id``.
+    """
+    other = machines(df)
+    other = other[other["hardware_id"] != hardware_id]
+    if not other.empty:
+        raise DatasetError(f"{where} was measured on {_describe(other)}; this machine is "
+                           f"{hardware_id} ({cpu_model}): generate into a new --out directory")

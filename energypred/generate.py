@@ -16,6 +16,12 @@ share one stretch of the machine's state (its speed drifts by several percent ov
 
 A run interrupted inside a bracket writes the leaves it finished; the whole network is measured
 again, before and after the remaining leaves, when the run resumes.
+
+A resumed run adds to the dataset only if the machine is the one it was measured on (same
+``hardware_id``) and in the same state: its first reference reading must lie within
+``max_reference_shift`` of the median of the dataset's reference readings. Measured on the
+project's VMs: four runs of one dataset read 0.0294-0.0314 J per reference call; a later VM with
+the same fingerprint read 0.0747 J (2.6 ms per call instead of 1.05) for a whole 50-minute run.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psutil
 import torch
 
@@ -78,6 +85,8 @@ class GenerateOptions:
     flush_rows: int = 64
     settle_s: float = 120.0
     evicted_leaves: bool = True
+    #: refuse to resume when the reference reading is off the dataset's by more (0: no check)
+    max_reference_shift: float = 0.25
 
 
 @dataclass
@@ -216,6 +225,25 @@ class Runner:
         self.summary.method = self.meter.methods.describe()
         self.settle()
         self.reference(force=True)
+
+    def check_state(self, expected_j: float | None) -> None:
+        """Refuse to add to a dataset measured in another machine state (module doc).
+
+        Raises:
+            MeasurementError: the first reference reading (J per call) is more than
+                ``max_reference_shift`` off ``expected_j``.
+        """
+        tol = self.opts.max_reference_shift
+        if expected_j is None or not tol or self.ref is None:
+            return
+        ratio = self.ref.energy_j / expected_j
+        if abs(ratio - 1) > tol:
+            raise MeasurementError(
+                f"the reference workload costs {self.ref.energy_j:.4g} J per call here, "
+                f"{ratio:.2f}x the {expected_j:.4g} J median of {self.opts.out}: this machine "
+                f"is not in the state the dataset was measured in (another host, or load); "
+                f"wait for a quiet machine, or generate into a new --out "
+                f"(--max-reference-shift 0 measures anyway)")
 
     def settle(self) -> None:
         """Run the reference until two readings agree within 3 % (at most ``settle_s``).
@@ -388,6 +416,10 @@ def generate(opts: GenerateOptions, meter: Meter | None = None) -> RunSummary:
                                opts.samples, opts.arch_samples, opts.seed)
     tasks = sampling.shard(plan, *opts.shard)
     existing = dataset.read_dataset(opts.out) if opts.out.is_dir() else None
+    if existing is not None:
+        here = fingerprint()
+        dataset.check_same_machine(existing, here["hardware_id"], here["cpu_model"],
+                                   where=str(opts.out))
     done = dataset.done_keys(existing) if existing is not None else set()
     summary = RunSummary(planned=len(tasks))
     if existing is not None:
@@ -402,6 +434,7 @@ def generate(opts: GenerateOptions, meter: Meter | None = None) -> RunSummary:
         runner = Runner(opts, meter or CodeCarbonMeter(), writer, summary)
         try:
             runner.baseline()
+            runner.check_state(_reference_median(existing))
             _loop(runner, todo, done, opts, t_start, summary)
         except KeyboardInterrupt:
             summary.stopped = "interrupted"
@@ -429,6 +462,14 @@ def _loop(runner: Runner, todo: list[sampling.Task], done: set[tuple[str, str]],
         elif task.arch is not None:
             runner.run_arch(task.arch, task.phase, task.index, done)
     bar.close()
+
+
+def _reference_median(df: pd.DataFrame | None) -> float | None:
+    """Median J per call of a dataset's measured reference readings (None if it has none)."""
+    if df is None:
+        return None
+    ref = df[(df["row_kind"] == "reference") & (df["status"] == "ok")]["energy_j"].dropna()
+    return float(ref.median()) if len(ref) else None
 
 
 def _task_done(task: sampling.Task, done: set[tuple[str, str]]) -> bool:

@@ -110,3 +110,47 @@ def test_network_leaves_take_the_stem_as_the_network_runs_it(tmp_path: Path) -> 
     w.close()
     got = network_leaves(read_dataset(tmp_path))
     assert sorted(got["batch_size"]) == [2, 3] and set(got["arch_hash"]) == {"A"}
+
+
+def test_rows_of_two_machines_are_never_mixed_silently() -> None:
+    import pandas as pd
+
+    from energypred.dataset import check_same_machine, machines, one_machine
+    from energypred.fitting import fit_models
+
+    rows = [{**_row(i), "hardware_id": hw, "cpu_model": cpu}
+            for i, (hw, cpu) in enumerate([("a1", "AMD EPYC")] * 3 + [("b2", "Intel Xeon")] * 2)]
+    df = pd.DataFrame(rows)
+    m = machines(df)
+    assert list(m.hardware_id) == ["a1", "b2"] and list(m.rows) == [3, 2]
+    with pytest.raises(DatasetError, match=r"mixes measurements from 2 machines: a1 \(AMD EPYC, "
+                                           r"3 rows\), b2 \(Intel Xeon, 2 rows\); pass "
+                                           r"--hardware-id"):
+        one_machine(df, where="ds")
+    with pytest.raises(DatasetError, match="mixes measurements from 2 machines"):
+        fit_models(df)  # the Python API refuses too
+    assert len(one_machine(df, "b2")) == 2
+    with pytest.raises(DatasetError, match="no rows from machine c3"):
+        one_machine(df, "c3")
+    assert len(one_machine(df[df.hardware_id == "a1"])) == 3
+    check_same_machine(df[df.hardware_id == "a1"], "a1", "AMD EPYC")  # same machine: fine
+    with pytest.raises(DatasetError, match=r"measured on b2 \(Intel Xeon, 2 rows\); this machine "
+                                           r"is a1 \(AMD EPYC\)"):
+        check_same_machine(df, "a1", "AMD EPYC")
+
+
+def test_fit_and_evaluate_refuse_a_dataset_of_two_machines(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    w = ShardWriter(tmp_path / "ds", prefix="t")
+    for i, hw in enumerate(["a1", "a1", "b2"]):
+        w.append({**_row(i + 1), "hardware_id": hw, "cpu_model": "cpu " + hw})
+    w.close()
+    for cmd in (["fit", "--out", str(tmp_path / "m")], ["evaluate"]):
+        res = run_cli(*cmd, "--data", str(tmp_path / "ds"))
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1, res.stderr
+        assert "mixes measurements from 2 machines" in lines[0]
+        res = run_cli(*cmd, "--data", str(tmp_path / "ds"), "--hardware-id", "c3")
+        assert res.returncode == 2 and "no rows from machine c3" in res.stderr
+    assert not (tmp_path / "m").exists()

@@ -45,6 +45,7 @@ def test_fit_recovers_a_known_law(fitted: Predictor, data: pd.DataFrame) -> None
     assert np.median(rel) < 0.02
     conv = fitted.models["inference/conv2d"]
     assert conv.scores["chosen"] in conv.scores["cv_mape"]
+    assert "corrected" not in conv.scores["cv_mape"]  # fitting.NOT_FOR: never tried for conv2d
     assert "random_held_out" in conv.scores and "arch_layers_held_out" in conv.scores
 
 

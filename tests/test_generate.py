@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from conftest import ROOT, TINY, run_cli
 
 from energypred.dataset import read_dataset, shard_paths
@@ -78,6 +80,43 @@ def test_corrupt_shard_is_reported_on_resume(tmp_path: Path) -> None:
     res = run_cli(*base)
     assert res.returncode == 0
     assert f"skipped unreadable shard {shard.name}" in res.stdout
+
+
+def test_resume_on_another_machine_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    base = ["generate", "--out", str(out), "--layers", "relu", "--samples", "1", *TINY]
+    assert run_cli(*base).returncode == 0
+    for shard in shard_paths(out):  # as if the shards had been measured on another machine
+        table = pq.read_table(shard)
+        col = table.schema.get_field_index("hardware_id")
+        pq.write_table(table.set_column(col, "hardware_id",
+                                        pa.array(["0ther"] * len(table), pa.string())), shard)
+    before = len(read_dataset(out))
+    res = run_cli(*base, "--samples", "2")
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "was measured on 0ther" in lines[0], res.stderr
+    assert "generate into a new --out" in lines[0]
+    assert len(read_dataset(out)) == before  # nothing appended
+
+
+def test_resume_in_another_machine_state_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    base = ["generate", "--out", str(out), "--layers", "relu", "--samples", "1", *TINY]
+    assert run_cli(*base).returncode == 0
+    for shard in shard_paths(out):  # as if the dataset had been measured 10x faster
+        df = pq.read_table(shard).to_pandas()
+        ref = df.row_kind == "reference"
+        df.loc[ref, "energy_j"] = df.loc[ref, "energy_j"] / 10
+        pq.write_table(pa.Table.from_pandas(df, schema=pq.read_schema(shard)), shard)
+    layers_before = int((read_dataset(out).row_kind == "layer").sum())
+    res = run_cli(*base, "--samples", "2", "--max-reference-shift", "0.5")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert "the reference workload costs" in lines[0] and "not in the state" in lines[0]
+    assert int((read_dataset(out).row_kind == "layer").sum()) == layers_before  # none measured
+    # turned off, the same resume measures
+    assert run_cli(*base, "--samples", "2").returncode == 0
 
 
 def test_bad_arguments_give_one_line_errors(tmp_path: Path) -> None:

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from energypred import artifacts
 from energypred.context import evicted_j_per_byte, llc_for
-from energypred.dataset import read_dataset
+from energypred.cli.fit import add_hardware_argument
+from energypred.dataset import one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import evaluate
 from energypred.plots import evaluation_plot
+from energypred.windows import steady_state
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,12 +20,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="dataset directory")
     p.add_argument("--predictor", default=None, help="predictor directory (default: shipped)")
     p.add_argument("--plot", type=Path, default=None, help="write predicted-vs-measured PNG")
+    add_hardware_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print per-architecture figures."""
     given = artifacts.load(args.predictor) if args.predictor else artifacts.load_default()
-    df = read_dataset(args.data)
+    df = one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data))
+    if given.metadata.get("steady_state", False):
+        df = steady_state(df)
+        print("energies from the steady windows (first window of each measurement left out), "
+              "as the predictor's were")
     drift = bool(given.metadata.get("drift_corrected", False))
     if drift:
         df = corrected(df)

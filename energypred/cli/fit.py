@@ -9,12 +9,13 @@ from typing import Any
 import pandas as pd
 
 from energypred import artifacts
-from energypred.dataset import dataset_hash, read_dataset
+from energypred.dataset import dataset_hash, one_machine, read_dataset
 from energypred.context import fit_context, llc_for
 from energypred.drift import corrected
 from energypred.fitting import fit_models
 from energypred.measurement.meter import Methods
 from energypred.predictor import Predictor
+from energypred.windows import steady_state
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +26,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="energy column to predict: energy_j (cpu+ram+gpu, default), cpu_energy_j")
     p.add_argument("--drift-correct", action="store_true",
                    help="rescale each row by the reference workload measured near it in time")
+    p.add_argument("--all-windows", action="store_true",
+                   help="use every measured window (default: the first window of each "
+                        "measurement counts as warm-up, see energypred/windows.py)")
+    add_hardware_argument(p)
+
+
+def add_hardware_argument(p: argparse.ArgumentParser) -> None:
+    """``--hardware-id``: pick one machine's rows of a dataset that holds several."""
+    p.add_argument("--hardware-id", default=None,
+                   help="use only the rows measured on this machine (a dataset mixing machines "
+                        "is refused without it)")
 
 
 def dataset_metadata(df: pd.DataFrame) -> dict[str, Any]:
@@ -62,14 +74,17 @@ def format_scores(predictor: Predictor) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Fit, print the per-layer-type metrics, save."""
-    df = read_dataset(args.data)
-    data = corrected(df) if args.drift_correct else df
+    df = one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data))
+    data = df if args.all_windows else steady_state(df)
+    data = corrected(data) if args.drift_correct else data
     predictor = Predictor(fit_models(data, target=args.target), source=str(args.out))
     ctx = fit_context(data, llc_for(df), args.target)
     predictor.metadata.update(dataset_metadata(df), target=args.target, context=ctx.to_dict(),
                               drift_corrected=bool(args.drift_correct),
+                              steady_state=not args.all_windows,
                               dataset={"path": str(args.data), "sha256": dataset_hash(args.data),
-                                       "rows": int(len(df))})
+                                       "rows": int(len(df)),
+                                       "hardware_id": args.hardware_id})
     print("\n".join(format_scores(predictor)))
     for phase, k in sorted(ctx.j_per_byte.items()):
         print(f"network context ({phase}): {k * 1e9:.3f} nJ per cached weight byte "

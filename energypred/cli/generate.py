@@ -62,6 +62,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-evicted-leaves", action="store_true",
                    help="measure a network's leaves only alone, not again with their weights "
                         "evicted from the cache as inside the network")
+    p.add_argument("--max-reference-shift", type=float, default=0.25,
+                   help="resuming: refuse when the reference workload costs more than this "
+                        "fraction more or less than in the dataset so far (default 0.25; 0: "
+                        "no check)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -90,7 +94,8 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         max_call_s=args.max_call_s, reference_every_s=args.reference_every_s,
         threads=args.threads, progress=not args.no_progress,
         flush_rows=max(1, args.flush_rows), settle_s=max(0.0, args.settle_s),
-        evicted_leaves=not args.no_evicted_leaves)
+        evicted_leaves=not args.no_evicted_leaves,
+        max_reference_shift=max(0.0, args.max_reference_shift))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,66 @@
+"""Steady-state energies: the first window of each measurement counted as warm-up.
+
+The protocol (``measurement/protocol.py``) warms a workload up for a few calls, at least one,
+before its windows. That is enough for small layers but not for a training step of a large
+network, whose first window still pays the memory allocator's warm-up (fresh pages for the
+gradients until glibc raises its mmap threshold to their size). Measured on the shipped data:
+whole VGG11 training steps with windows of [30.3, 16.8, 17.1] J or
+[19.9, 11.8, 9.8 | 21.1, 12.1, 10.4] J per call (a bracket: two measurements of three windows);
+a training run repeats its step thousands of times, so its energy is the later windows'.
+
+:func:`steady_state` recomputes every row from its stored windows (``energy_j_repeats``,
+``duration_s_repeats``) without the first window of each measurement (both halves of a
+bracketed whole network), where at least one window is left. Component energies (CPU, RAM,
+GPU) are scaled by the same factor as the total; the stored windows stay as measured. Effect on
+the shipped data, whole models with architectures held out: training MAPE 12.9 -> 11.4 %,
+inference 8.1 -> 8.1 %.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+_COMPONENTS = ("cpu_energy_j", "ram_energy_j", "gpu_energy_j")
+
+
+def _halves(row_windows: int, protocol: object) -> int:
+    """Number of measurements pooled in one row (2 for a bracketed whole network)."""
+    return 2 if protocol == "bracketed" and row_windows % 2 == 0 and row_windows >= 4 else 1
+
+
+def steady_windows(windows: list[float] | np.ndarray, measurements: int = 1) -> np.ndarray:
+    """The windows of ``measurements`` equal consecutive measurements without the first window
+    of each (a measurement of one window keeps it)."""
+    w = np.asarray(windows, float)
+    parts = np.array_split(w, measurements)
+    return np.concatenate([p[1:] if len(p) > 1 else p for p in parts])
+
+
+def steady_state(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose energies (J per call) and durations (s per call) are the means of
+    the steady windows (module doc); rows without stored windows are unchanged."""
+    out = df.copy()
+    if "energy_j_repeats" not in out or out.empty:
+        return out
+    protocol = out.get("arch_protocol", pd.Series(None, index=out.index, dtype=object))
+    energy = out["energy_j"].to_numpy(float).copy()
+    duration = out["duration_s"].to_numpy(float).copy()
+    factor = np.ones(len(out))
+    for i, (e_w, d_w, proto) in enumerate(zip(out["energy_j_repeats"],
+                                               out["duration_s_repeats"], protocol, strict=True)):
+        if not (np.isfinite(energy[i]) and energy[i] > 0) or not hasattr(e_w, "__len__") \
+                or len(e_w) < 2:
+            continue
+        k = _halves(len(e_w), proto)
+        new_e = float(np.mean(steady_windows(e_w, k)))
+        factor[i] = new_e / energy[i]
+        energy[i] = new_e
+        if d_w is not None and len(d_w) == len(e_w):
+            duration[i] = float(np.mean(steady_windows(d_w, k)))
+    out["energy_j"] = energy
+    out["duration_s"] = duration
+    for col in _COMPONENTS:
+        if col in out:
+            out[col] = out[col].to_numpy(float) * factor
+    return out

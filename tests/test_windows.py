@@ -1,0 +1,40 @@
+"""Steady-state energies: the first window of each measurement left out, by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from energypred.windows import steady_state, steady_windows
+
+
+def test_steady_windows_drop_the_first_window_of_each_measurement() -> None:
+    assert list(steady_windows([30.0, 16.0, 17.0])) == [16.0, 17.0]
+    # a bracket: two measurements of three windows -> windows 2, 3, 5, 6
+    assert list(steady_windows([20, 12, 10, 21, 12, 11], 2)) == [12, 10, 12, 11]
+    assert list(steady_windows([5.0])) == [5.0]  # nothing left to drop
+
+
+def test_steady_state_recomputes_energy_components_and_duration() -> None:
+    df = pd.DataFrame({
+        "energy_j": [21.0, 14.0, 2.0, np.nan],
+        "cpu_energy_j": [7.0, 7.0, 1.0, np.nan],
+        "ram_energy_j": [14.0, 7.0, 1.0, np.nan],
+        "gpu_energy_j": [0.0, 0.0, 0.0, np.nan],
+        "duration_s": [0.7, 0.5, 0.1, np.nan],
+        "energy_j_repeats": [[30.0, 16.0, 17.0], [20.0, 12.0, 10.0, 21.0, 12.0, 9.0], [2.0],
+                             None],
+        "duration_s_repeats": [[1.0, 0.5, 0.6], [0.6, 0.5, 0.4, 0.6, 0.5, 0.4], [0.1], None],
+        "arch_protocol": [None, "bracketed", None, None],
+    })
+    out = steady_state(df)
+    # row 0: (16 + 17) / 2 = 16.5 J, factor 16.5 / 21; duration (0.5 + 0.6) / 2 = 0.55 s
+    assert out.energy_j[0] == pytest.approx(16.5) and out.duration_s[0] == pytest.approx(0.55)
+    assert out.cpu_energy_j[0] == pytest.approx(7.0 * 16.5 / 21)
+    assert out.ram_energy_j[0] + out.cpu_energy_j[0] == pytest.approx(16.5)
+    # row 1 (bracket): (12 + 10 + 12 + 9) / 4 = 10.75 J
+    assert out.energy_j[1] == pytest.approx(10.75)
+    assert out.energy_j[2] == 2.0 and np.isnan(out.energy_j[3])  # one window; not measured
+    assert df.energy_j[0] == 21.0  # the input is not modified
+    assert list(out.energy_j_repeats[0]) == [30.0, 16.0, 17.0]  # stored windows stay

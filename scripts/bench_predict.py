@@ -14,7 +14,7 @@ import time
 
 import psutil
 
-from energypred import load_default, predict
+from energypred import load_default, load_predictor, predict
 from energypred.tracing import trace
 
 
@@ -24,10 +24,11 @@ def main() -> None:
     ap.add_argument("--model", default="vgg16")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--predictor", default=None, help="predictor directory (default: shipped)")
     args = ap.parse_args()
     proc = psutil.Process()
     t0 = time.perf_counter()
-    pred = load_default()
+    pred = load_predictor(args.predictor) if args.predictor else load_default()
     load_s = time.perf_counter() - t0
     predict("alexnet", (3, 64, 64), 1, predictor=pred)  # warm the import and dispatch paths
     rss_before = proc.memory_info().rss

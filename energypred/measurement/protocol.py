@@ -14,6 +14,8 @@
     └─ window R ═[ ...                                 ]═
                                      ↓
     energy per call = mean of the R per-call energies; CV = std / mean over the R windows
+    (fit and evaluate use windows 2..R: for large training steps window 1 is still warm-up,
+    see energypred/windows.py; the stored windows are all R)
 
 Each window is a CodeCarbon task of one tracker (not a new tracker): opening and closing it
 costs ~0.3 ms and a few mJ, negligible against windows of 0.1 s and more.

@@ -239,3 +239,18 @@ def check_same_machine(df: pd.DataFrame, hardware_id: str, cpu_model: str,
     if not other.empty:
         raise DatasetError(f"{where} was measured on {_describe(other)}; this machine is "
                            f"{hardware_id} ({cpu_model}): generate into a new --out directory")
+
+
+def shifted_runs(df: pd.DataFrame, tolerance: float = 0.25) -> pd.DataFrame:
+    """Runs whose machine state differs from the dataset's: per ``run_id`` with reference
+    readings, the median reference energy (J per call) and its ratio to the median over all
+    runs' medians; only runs with ``|ratio - 1| > tolerance`` are returned (``generate`` refuses
+    to add such runs since it checks; older datasets may hold them)."""
+    ref = df[(df["row_kind"] == "reference") & (df["status"] == "ok")]
+    if ref.empty or "run_id" not in ref:
+        return pd.DataFrame(columns=["run_id", "reference_j", "ratio"])
+    per_run = ref.groupby("run_id")["energy_j"].median()
+    ratio = per_run / float(per_run.median())
+    out = pd.DataFrame({"run_id": per_run.index, "reference_j": per_run.to_numpy(),
+                        "ratio": ratio.to_numpy()})
+    return out[(out["ratio"] - 1).abs() > tolerance].reset_index(drop=True)

@@ -154,3 +154,17 @@ def test_fit_and_evaluate_refuse_a_dataset_of_two_machines(tmp_path: Path) -> No
         res = run_cli(*cmd, "--data", str(tmp_path / "ds"), "--hardware-id", "c3")
         assert res.returncode == 2 and "no rows from machine c3" in res.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_runs_in_another_machine_state_are_found() -> None:
+    import pandas as pd
+
+    from energypred.dataset import shifted_runs
+
+    # three runs read the reference at 0.030 J/call, one at 0.075 (2.5x the median of medians)
+    refs = [("a", 0.029), ("a", 0.031), ("b", 0.030), ("c", 0.030), ("d", 0.075), ("d", 0.075)]
+    df = pd.DataFrame([{**_row(i), "row_kind": "reference", "run_id": run, "energy_j": e}
+                       for i, (run, e) in enumerate(refs)])
+    found = shifted_runs(df)
+    assert list(found.run_id) == ["d"] and found.ratio[0] == pytest.approx(2.5)
+    assert shifted_runs(df[df.run_id != "d"]).empty

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from energypred import artifacts
-from energypred.dataset import dataset_hash, one_machine, read_dataset
+from energypred.dataset import dataset_hash, one_machine, read_dataset, shifted_runs
 from energypred.context import fit_context, llc_for
 from energypred.drift import corrected
 from energypred.fitting import fit_models
@@ -75,6 +76,10 @@ def format_scores(predictor: Predictor) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Fit, print the per-layer-type metrics, save."""
     df = one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data))
+    for r in shifted_runs(df).itertuples():
+        print(f"warning: run {r.run_id} read the reference workload at {r.reference_j:.4g} J per "
+              f"call, {r.ratio:.2f}x the dataset's median: the machine was in another state; "
+              f"its rows are fitted as they are", file=sys.stderr)
     data = df if args.all_windows else steady_state(df)
     data = corrected(data) if args.drift_correct else data
     predictor = Predictor(fit_models(data, target=args.target), source=str(args.out))

@@ -1,0 +1,38 @@
+"""``fit`` and ``evaluate`` end to end on a synthetic dataset written as Parquet shards."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from conftest import run_cli
+from synthetic import dataset
+
+from energypred.dataset import ShardWriter
+from energypred.schema import SCHEMA_VERSION
+
+MACHINE = {"schema_version": SCHEMA_VERSION, "hardware_id": "a1", "cpu_model": "test cpu",
+           "cpu_cores": 2, "ram_gb": 8.0, "gpu_model": "", "os": "Linux", "threads": 2,
+           "torch_version": "2.13.0+cpu", "codecarbon_version": "3.3.2", "meter": "fake",
+           "cpu_method": "synthetic law", "ram_method": "none", "gpu_method": "none",
+           "is_estimate": True, "timestamp": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+
+
+def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
+    w = ShardWriter(tmp_path / "ds", prefix="t", flush_rows=10_000)
+    df = dataset(n=12)
+    for row in df.to_dict("records"):
+        # three equal windows: the steady windows give the same energy
+        w.append({**MACHINE, **{k: v for k, v in row.items() if v == v},
+                  "energy_j_repeats": [row["energy_j"]] * 3})
+    w.close()
+    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"))
+    assert res.returncode == 0, res.stderr
+    assert "inference/conv2d" in res.stdout and "saved predictor" in res.stdout
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["steady_state"] is True and meta["hardware"]["hardware_id"] == "a1"
+    assert meta["dataset"]["rows"] == len(df)
+    res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"))
+    assert res.returncode == 0, res.stderr
+    assert "steady windows" in res.stdout and "alexnet" in res.stdout

@@ -241,15 +241,30 @@ def check_same_machine(df: pd.DataFrame, hardware_id: str, cpu_model: str,
                            f"{hardware_id} ({cpu_model}): generate into a new --out directory")
 
 
-def shifted_runs(df: pd.DataFrame, tolerance: float = 0.25) -> pd.DataFrame:
-    """Runs whose machine state differs from the dataset's: per ``run_id`` with reference
-    readings, the median reference energy (J per call) and its ratio to the median over all
-    runs' medians; only runs with ``|ratio - 1| > tolerance`` are returned (``generate`` refuses
-    to add such runs since it checks; older datasets may hold them)."""
-    ref = df[(df["row_kind"] == "reference") & (df["status"] == "ok")]
+def reference_by_run(df: pd.DataFrame) -> pd.Series:
+    """Median reference-workload energy (J per call) of each ``run_id``: the machine's state."""
+    ref = df[(df["row_kind"] == "reference") & (df["status"] == "ok")].dropna(
+        subset=["energy_j"])
     if ref.empty or "run_id" not in ref:
+        return pd.Series(dtype=float)
+    return ref.groupby("run_id")["energy_j"].median()
+
+
+def reference_median(df: pd.DataFrame | None) -> float | None:
+    """A dataset's machine state: the median over its runs of :func:`reference_by_run`
+    (J per call; None without reference readings)."""
+    per_run = reference_by_run(df) if df is not None else pd.Series(dtype=float)
+    return float(per_run.median()) if len(per_run) else None
+
+
+def shifted_runs(df: pd.DataFrame, tolerance: float = 0.25) -> pd.DataFrame:
+    """Runs whose machine state differs from the dataset's: per ``run_id``, the median
+    reference energy (J per call) and its ratio to :func:`reference_median`; only runs with
+    ``|ratio - 1| > tolerance`` are returned (``generate`` refuses to add such runs since it
+    checks; older datasets may hold them)."""
+    per_run = reference_by_run(df)
+    if per_run.empty:
         return pd.DataFrame(columns=["run_id", "reference_j", "ratio"])
-    per_run = ref.groupby("run_id")["energy_j"].median()
     ratio = per_run / float(per_run.median())
     out = pd.DataFrame({"run_id": per_run.index, "reference_j": per_run.to_numpy(),
                         "ratio": ratio.to_numpy()})

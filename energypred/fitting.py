@@ -232,7 +232,11 @@ def fit_layer_model(rows: pd.DataFrame, layer_type: str, phase: str, target: str
 def fit_models(df: pd.DataFrame, target: str = "energy_j",
                exclude_architectures: Sequence[str] = (),
                candidates: Sequence[str] | None = None) -> dict[str, LayerModel]:
-    """One :class:`LayerModel` per (phase, layer type) found in the data, keyed ``phase/type``."""
+    """One :class:`LayerModel` per (phase, layer type) found in the data, keyed ``phase/type``.
+
+    Energies are used as given; ``energypred fit`` first passes the data through
+    :func:`energypred.windows.steady_state` (first window of each measurement as warm-up).
+    """
     rows = training_rows(df, target, exclude_architectures)
     if rows.empty:
         raise ConfigError("the dataset has no measured layer rows to fit on")

@@ -19,7 +19,7 @@ again, before and after the remaining leaves, when the run resumes.
 
 A resumed run adds to the dataset only if the machine is the one it was measured on (same
 ``hardware_id``) and in the same state: its first reference reading must lie within
-``max_reference_shift`` of the median of the dataset's reference readings. Measured on the
+``max_reference_shift`` of the dataset's (``dataset.reference_median``). Measured on the
 project's VMs: four runs of one dataset read 0.0294-0.0314 J per reference call; a later VM with
 the same fingerprint read 0.0747 J (2.6 ms per call instead of 1.05) for a whole 50-minute run.
 """
@@ -43,7 +43,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import psutil
 import torch
 
@@ -434,7 +433,7 @@ def generate(opts: GenerateOptions, meter: Meter | None = None) -> RunSummary:
         runner = Runner(opts, meter or CodeCarbonMeter(), writer, summary)
         try:
             runner.baseline()
-            runner.check_state(_reference_median(existing))
+            runner.check_state(dataset.reference_median(existing))
             _loop(runner, todo, done, opts, t_start, summary)
         except KeyboardInterrupt:
             summary.stopped = "interrupted"
@@ -462,14 +461,6 @@ def _loop(runner: Runner, todo: list[sampling.Task], done: set[tuple[str, str]],
         elif task.arch is not None:
             runner.run_arch(task.arch, task.phase, task.index, done)
     bar.close()
-
-
-def _reference_median(df: pd.DataFrame | None) -> float | None:
-    """Median J per call of a dataset's measured reference readings (None if it has none)."""
-    if df is None:
-        return None
-    ref = df[(df["row_kind"] == "reference") & (df["status"] == "ok")]["energy_j"].dropna()
-    return float(ref.median()) if len(ref) else None
 
 
 def _task_done(task: sampling.Task, done: set[tuple[str, str]]) -> bool:

@@ -56,7 +56,7 @@ def steady_state(df: pd.DataFrame) -> pd.DataFrame:
         new_e = float(np.mean(steady_windows(e_w, k)))
         factor[i] = new_e / energy[i]
         energy[i] = new_e
-        if d_w is not None and len(d_w) == len(e_w):
+        if hasattr(d_w, "__len__") and len(d_w) == len(e_w):
             duration[i] = float(np.mean(steady_windows(d_w, k)))
     out["energy_j"] = energy
     out["duration_s"] = duration

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from energypred.errors import DatasetError
 from energypred.schema import (ARROW_SCHEMA, EVICTED_LEAF, READABLE_VERSIONS, SCHEMA_VERSION,
-                               to_table)
+                               SYSTEM_ALLOCATOR, to_table)
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +130,20 @@ def read_dataset(directory: str | Path, *, only_ok: bool = False) -> pd.DataFram
 
 
 def _upgrade(df: pd.DataFrame) -> pd.DataFrame:
-    """Fill the version-2 columns of version-1 rows with what their runs did.
+    """Fill the columns older rows lack with what their runs did.
 
     Version 1 measured every training layer with an input that requires grad, every whole
-    network with one that does not, and each whole network once before its leaves.
+    network with one that does not, and each whole network once before its leaves. Versions 1
+    and 2 measured with the C library's allocator as configured by default (``system``).
     """
+    pre3 = df["schema_version"] < 3
+    if not pre3.any():
+        return df
+    df = df.copy()
+    df.loc[pre3 & df["allocator"].isna(), "allocator"] = SYSTEM_ALLOCATOR
     old = df["schema_version"] == 1
     if not old.any():
         return df
-    df = df.copy()
     layer_like = df["row_kind"].isin(["layer", "arch_layer", "reference"])
     grad = (df["phase"] == "training") & layer_like
     df["input_requires_grad"] = df["input_requires_grad"].astype(object)
@@ -239,6 +244,47 @@ def check_same_machine(df: pd.DataFrame, hardware_id: str, cpu_model: str,
     if not other.empty:
         raise DatasetError(f"{where} was measured on {_describe(other)}; this machine is "
                            f"{hardware_id} ({cpu_model}): generate into a new --out directory")
+
+
+def allocators(df: pd.DataFrame) -> list[str]:
+    """The allocator states (``padded`` / ``system``) a dataset's rows were measured in."""
+    if df.empty or "allocator" not in df:
+        return []
+    return sorted(df["allocator"].fillna(SYSTEM_ALLOCATOR).unique())
+
+
+def one_allocator(df: pd.DataFrame, where: str = "the dataset") -> str | None:
+    """The single allocator state of ``df`` (None when empty): rows measured with and without
+    per-call page faults (measurement/allocator.py) do not price the same work alike.
+
+    Raises:
+        DatasetError: the rows were measured in more than one allocator state.
+    """
+    found = allocators(df)
+    if len(found) > 1:
+        raise DatasetError(f"{where} mixes allocator states {', '.join(found)}; keep each "
+                           f"state's shards in a directory of its own")
+    return found[0] if found else None
+
+
+def check_same_conditions(df: pd.DataFrame, allocator: str, cpu_signature: str | None,
+                          where: str = "the dataset") -> None:
+    """Refuse to add rows measured in other conditions than the dataset's: another allocator
+    state, or another CPU family/model behind the same model name (rows without a signature,
+    written before it was recorded, are not compared).
+
+    Raises:
+        DatasetError: the allocator or the CPU signature differs.
+    """
+    found = allocators(df)
+    if found and found != [allocator]:
+        raise DatasetError(f"{where} was measured with --allocator {', '.join(found)}; pass "
+                           f"that to add to it, or generate into a new --out")
+    known = set(df.get("cpu_signature", pd.Series(dtype=object)).dropna())
+    if cpu_signature and known and known != {cpu_signature}:
+        raise DatasetError(f"{where} was measured on a CPU with signature "
+                           f"{', '.join(sorted(known))}; this one is {cpu_signature} (same "
+                           f"model name, another CPU): generate into a new --out")
 
 
 def reference_by_run(df: pd.DataFrame) -> pd.Series:

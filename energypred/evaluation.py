@@ -85,6 +85,14 @@ class Evaluation:
             evicted_mean_abs=("additivity_evicted", lambda a: a.abs().mean()),
             evicted_mean=("additivity_evicted", "mean"))
 
+    def faults(self) -> pd.DataFrame:
+        """Per phase, over rows whose page faults were counted (schema 3): n, mean minor page
+        faults per call of the whole network and of its leaves summed (counts)."""
+        g = self.rows.dropna(subset=["whole_faults_per_call", "leaves_faults_per_call"])
+        return g.groupby("phase").agg(n=("measured_j", "size"),
+                                      whole=("whole_faults_per_call", "mean"),
+                                      leaves=("leaves_faults_per_call", "mean"))
+
     def by_protocol(self) -> pd.DataFrame:
         """Per (phase, whole-model protocol): rows, held-out MAPE, additivity (mean |.|) and
         the bracketed rows' mean |drift| between the two whole measurements (fractions)."""
@@ -112,6 +120,10 @@ def _evicted_additivity(mine: pd.DataFrame, cfg: ArchConfig, traced: list[Traced
 def _protocol(row: pd.Series) -> str:
     p = row.get("arch_protocol")
     return p if isinstance(p, str) else "whole_before_leaves"
+
+
+def _float(v: object) -> float:
+    return float(v) if v is not None and pd.notna(v) else np.nan
 
 
 def _spearman(a: pd.Series, b: pd.Series) -> float:
@@ -167,6 +179,11 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
                    "additivity": additivity, "additivity_evicted": additivity_evicted,
                    "theory_j": th,
                    "arch_protocol": _protocol(row),
+                   "whole_faults_per_call": _float(row.get("minor_faults_per_call")),
+                   "leaves_faults_per_call": (
+                       float(mine["minor_faults_per_call"].sum(min_count=len(mine)))
+                       if len(mine) == len(traced) and "minor_faults_per_call" in mine
+                       else np.nan),
                    "bracket_drift": row.get("bracket_drift", np.nan),
                    "abs_err_theory": abs(th - measured) / measured}
             if given is not None:

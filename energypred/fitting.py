@@ -42,7 +42,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler, PolynomialFeatures, StandardScaler
 
-from energypred.dataset import one_machine
+from energypred.dataset import one_allocator, one_machine
 from energypred.errors import ConfigError
 from energypred.estimators import CorrectedRegressor
 from energypred.features import add_derived, all_features, work_features
@@ -167,11 +167,13 @@ def training_rows(df: pd.DataFrame, target: str = "energy_j",
 
     Raises:
         ConfigError: ``target`` is not a column.
-        DatasetError: the rows come from more than one machine (see ``dataset.one_machine``).
+        DatasetError: the rows come from more than one machine (see ``dataset.one_machine``)
+            or allocator state (``dataset.one_allocator``).
     """
     if target not in df:
         raise ConfigError(f"target column {target!r} is not in the dataset")
     one_machine(df)
+    one_allocator(df)
     rows = df[df["row_kind"].isin(TRAIN_KINDS) & (df["status"] == "ok") & (df[target] > 0)]
     if exclude_architectures:
         rows = rows[~rows["architecture"].isin(list(exclude_architectures))]

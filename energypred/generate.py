@@ -17,11 +17,17 @@ share one stretch of the machine's state (its speed drifts by several percent ov
 A run interrupted inside a bracket writes the leaves it finished; the whole network is measured
 again, before and after the remaining leaves, when the run resumes.
 
+Every call is measured with the allocator in one state for the whole run (``--allocator``,
+default ``padded``: no page faults per call after warm-up; measurement/allocator.py), and the
+page faults per call are stored with each row.
+
 A resumed run adds to the dataset only if the machine is the one it was measured on (same
-``hardware_id``) and in the same state: its first reference reading must lie within
+``hardware_id``, and ``cpu_signature`` where the dataset recorded one), with the same allocator
+state, and in the same machine state: its first reference reading must lie within
 ``max_reference_shift`` of the dataset's (``dataset.reference_median``). Measured on the
 project's VMs: four runs of one dataset read 0.0294-0.0314 J per reference call; a later VM with
-the same fingerprint read 0.0747 J (2.6 ms per call instead of 1.05) for a whole 50-minute run.
+the same fingerprint read 0.0747 J (2.6 ms per call instead of 1.05) for a whole 50-minute run,
+and another (``cpu_signature`` family 25 model 17, Zen 4) runs it in about 4 ms.
 """
 
 from __future__ import annotations
@@ -35,7 +41,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,10 +57,12 @@ from energypred.errors import MeasurementError
 from energypred.hardware import fingerprint
 from energypred.context import DEFAULT_LLC_BYTES
 from energypred.measurement import Meter, in_network, measure
+from energypred.measurement.allocator import PADDED, configure, env_ready
 from energypred.measurement.in_network import arch_leaves
 from energypred.measurement import workloads as wl
 from energypred.measurement.protocol import Measurement, combine, idle_power
 from energypred.schema import SCHEMA_VERSION
+from energypred.summary import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -86,63 +93,8 @@ class GenerateOptions:
     evicted_leaves: bool = True
     #: refuse to resume when the reference reading is off the dataset's by more (0: no check)
     max_reference_shift: float = 0.25
-
-
-@dataclass
-class RunSummary:
-    """What a run did. Durations in s; CVs and drift as fractions."""
-
-    rows_written: int = 0
-    measured: int = 0
-    skipped: int = 0
-    failed: int = 0
-    already_done: int = 0
-    planned: int = 0
-    wall_s: float = 0.0
-    inside_windows_s: float = 0.0
-    stopped: str = "complete"
-    cv_by_type: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    reference_j: list[float] = field(default_factory=list)
-    bad_shards: list[tuple[str, str]] = field(default_factory=list)
-    method: str = ""
-    settle_s: float = 0.0
-
-    @property
-    def median_cv(self) -> dict[str, float]:
-        """Median repeat CV per layer type (fraction)."""
-        return {k: statistics.median(v) for k, v in sorted(self.cv_by_type.items()) if v}
-
-    @property
-    def drift(self) -> tuple[float, float] | None:
-        """Spread of the reference workload over the run, as fractions of its median:
-        (5th-95th percentile range, max - min)."""
-        if len(self.reference_j) < 2:
-            return None
-        ref = sorted(self.reference_j)
-        med = statistics.median(ref)
-        q = statistics.quantiles(ref, n=20, method="inclusive")
-        return (q[-1] - q[0]) / med, (ref[-1] - ref[0]) / med
-
-    def lines(self) -> list[str]:
-        """Human-readable summary."""
-        per_h = 3600 * self.measured / self.wall_s if self.wall_s else 0.0
-        share = self.inside_windows_s / self.wall_s if self.wall_s else 0.0
-        out = [f"run {self.stopped}: {self.rows_written} rows written ({self.measured} measured, "
-               f"{self.skipped} skipped, {self.failed} failed; {self.already_done} already in the "
-               f"dataset) in {self.wall_s:.0f} s",
-               f"  {per_h:.0f} configurations/hour, {100 * share:.0f} % of wall time inside "
-               f"measurement windows",
-               f"  energy from {self.method}"]
-        for k, v in self.median_cv.items():
-            out.append(f"  median repeat CV {k:<18} {100 * v:5.2f} %  (n={len(self.cv_by_type[k])})")
-        if self.drift is not None:
-            p90, full = self.drift
-            out.append(f"  reference drift over the run: {100 * p90:.1f} % (5th-95th "
-                       f"percentile) and {100 * full:.1f} % (max-min) of the median over "
-                       f"{len(self.reference_j)} readings, after {self.settle_s:.0f} s settling")
-        for name, why in self.bad_shards:
-            out.append(f"  skipped unreadable shard {name}: {why}")
-        return out
+    #: allocator state to measure in (measurement/allocator.py): padded | system
+    allocator: str = PADDED
 
 
 @contextmanager
@@ -178,9 +130,11 @@ class Runner:
         self.common: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "seed": opts.seed,
             "threads": torch.get_num_threads(),
-            **{k: fp[k] for k in ("hardware_id", "cpu_model", "cpu_cores", "ram_gb", "gpu_model",
-                                  "os", "python_version", "torch_version",
-                                  "codecarbon_version", "energypred_version")}}
+            "allocator": opts.allocator,
+            **{k: fp[k] for k in ("hardware_id", "cpu_model", "cpu_signature", "cpu_cores",
+                                  "ram_gb", "gpu_model", "os", "python_version",
+                                  "torch_version", "codecarbon_version",
+                                  "energypred_version")}}
 
     # --- rows ------------------------------------------------------------------------------
     def _row(self, **kw: Any) -> dict[str, Any]:
@@ -200,7 +154,8 @@ class Runner:
         return {k: getattr(m, k) for k in (
             "energy_j", "cpu_energy_j", "ram_energy_j", "gpu_energy_j", "duration_s",
             "energy_j_repeats", "duration_s_repeats", "energy_cv", "calls_per_window",
-            "repeats", "window_s", "warmup_s", "cpu_power_w", "power_w")}
+            "repeats", "window_s", "warmup_s", "cpu_power_w", "power_w",
+            "minor_faults_per_call")}
 
     # --- measuring -------------------------------------------------------------------------
     def _measure(self, module: torch.nn.Module, shape: tuple[int, ...], phase: str,
@@ -222,6 +177,9 @@ class Runner:
                                      cpu_power_w=r.cpu_energy_j / r.duration_s,
                                      config_hash="idle"))
         self.summary.method = self.meter.methods.describe()
+        self.summary.allocator = self.opts.allocator + (
+            "" if self.opts.allocator != PADDED else
+            " (MKL memory manager off)" if env_ready() else " (MKL memory manager on)")
         self.settle()
         self.reference(force=True)
 
@@ -392,6 +350,7 @@ class Runner:
             return False
         if write_ok:
             self.summary.cv_by_type[group].append(m.energy_cv)
+            self.summary.faults_per_call.append(m.minor_faults_per_call)
             extra = extra_of(m) if extra_of is not None else {}
             self._write(self._row(status="ok", **base, **extra, **self._measurement_cols(m)),
                         "measured")
@@ -419,6 +378,9 @@ def generate(opts: GenerateOptions, meter: Meter | None = None) -> RunSummary:
         here = fingerprint()
         dataset.check_same_machine(existing, here["hardware_id"], here["cpu_model"],
                                    where=str(opts.out))
+        dataset.check_same_conditions(existing, opts.allocator, here.get("cpu_signature"),
+                                      where=str(opts.out))
+    configure(opts.allocator)  # before anything is allocated for measuring
     done = dataset.done_keys(existing) if existing is not None else set()
     summary = RunSummary(planned=len(tasks))
     if existing is not None:

@@ -11,6 +11,7 @@ import pandas as pd
 from energypred.context import Context
 from energypred.features import add_derived
 from energypred.fitting import LayerModel
+from energypred.measurement.allocator import SYSTEM, describe
 
 
 @dataclass
@@ -75,7 +76,11 @@ class Predictor:
     @property
     def method(self) -> str:
         """How the training data's energy was obtained, e.g. CodeCarbon's TDP estimate."""
-        return str(self.metadata.get("measurement_method", "unknown"))
+        if "measurement_method" not in self.metadata:
+            return "unknown"
+        # predictors fitted before the allocator was recorded were all fitted on system rows
+        alloc = self.metadata.get("allocator") or SYSTEM
+        return f"{self.metadata['measurement_method']}; allocator {describe(alloc)}"
 
     @property
     def target(self) -> str:

@@ -13,7 +13,9 @@ once, then its leaves) or ``bracketed`` (the whole network before and after its 
 mean of both, ``bracket_drift`` = after / before - 1), so both share the machine's state.
 
 Schema history: version 2 added ``input_requires_grad``, ``arch_protocol`` and ``bracket_drift``;
-version-1 shards are read with the values their runs implied (see ``dataset.read_dataset``).
+version 3 added ``allocator``, ``minor_faults_per_call`` and ``cpu_signature``. Older shards are
+read with the values their runs implied (see ``dataset.read_dataset``): every run before
+version 3 measured with the ``system`` allocator.
 
 Status: ``ok`` (measured), ``skipped`` (budget guard, with ``error`` saying why) or ``failed``
 (the measurement raised; ``error`` holds the message). Energy columns are per call, in joules.
@@ -25,15 +27,20 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION: int = 2
+SCHEMA_VERSION: int = 3
 #: versions ``read_dataset`` can read (older ones are upgraded on reading)
-READABLE_VERSIONS: frozenset[int] = frozenset({1, 2})
+READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3})
 
 #: Row kind of a network's leaf measured with its weights evicted (measurement/in_network.py).
 EVICTED_LEAF = "arch_layer_evicted"
 ROW_KINDS: tuple[str, ...] = ("layer", "arch_layer", EVICTED_LEAF, "architecture", "reference",
                               "idle")
 STATUSES: tuple[str, ...] = ("ok", "skipped", "failed")
+#: Allocator states a row can be measured in (measurement/allocator.py); rows written before
+#: schema 3 were all measured with ``SYSTEM_ALLOCATOR``.
+PADDED_ALLOCATOR = "padded"
+SYSTEM_ALLOCATOR = "system"
+ALLOCATORS: tuple[str, ...] = (PADDED_ALLOCATOR, SYSTEM_ALLOCATOR)
 
 _I, _F, _S, _B = pa.int64(), pa.float64(), pa.string(), pa.bool_()
 
@@ -100,6 +107,8 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("arch_protocol", _S, "architecture rows: whole_before_leaves | bracketed"),
     ("bracket_drift", _F, "bracketed architecture rows: energy after / before its leaves - 1"),
     ("power_w", _F, "mean total power inside the windows"),
+    ("minor_faults_per_call", _F, "minor page faults per call inside the windows (count)"),
+    ("allocator", _S, "padded | system: the malloc state measured in (measurement/allocator.py)"),
     # --- how the numbers were obtained
     ("meter", _S, "codecarbon | fake"),
     ("cpu_method", _S, "rapl | cpu_load_tdp_estimate | constant_tdp_estimate | ..."),
@@ -113,6 +122,7 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     # --- environment
     ("hardware_id", _S, "hash of the hardware fingerprint"),
     ("cpu_model", _S, "CPU model"), ("cpu_cores", _I, "logical CPUs"),
+    ("cpu_signature", _S, "CPU family/model/stepping (a VM's model name can hide them)"),
     ("ram_gb", _F, "total RAM"), ("gpu_model", _S, "GPU model or empty"),
     ("os", _S, "operating system"), ("python_version", _S, "Python"),
     ("torch_version", _S, "torch"), ("codecarbon_version", _S, "codecarbon"),

@@ -34,6 +34,7 @@ def test_predict_builtin_with_the_shipped_predictor_prints_json() -> None:
     assert out["energy_j"] > 0 and out["energy_j_per_sample"] == out["energy_j"] / 2
     assert len(out["layers"]) == 40 and out["unsupported"] == []
     assert "estimate" in out["measurement_method"] or "rapl" in out["measurement_method"]
+    assert "allocator system" in out["measurement_method"]  # shipped data: glibc as it comes
 
 
 def test_predict_user_file_with_kwargs_reports_functional_work(tmp_path: Path,

@@ -168,3 +168,12 @@ def test_runs_in_another_machine_state_are_found() -> None:
     found = shifted_runs(df)
     assert list(found.run_id) == ["d"] and found.ratio[0] == pytest.approx(2.5)
     assert shifted_runs(df[df.run_id != "d"]).empty
+
+
+def test_rows_before_schema_3_were_measured_with_the_system_allocator(tmp_path: Path) -> None:
+    w = ShardWriter(tmp_path, "v2", flush_rows=10)
+    w.append({**_row(1), "schema_version": 2})
+    w.append({**_row(2), "allocator": "padded"})
+    w.close()
+    df = read_dataset(tmp_path).set_index("batch_size")
+    assert df.loc[1, "allocator"] == "system" and df.loc[2, "allocator"] == "padded"

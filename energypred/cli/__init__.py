@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    args.from_command_line = argv is None  # the process's own argv: it may be restarted
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="energypred: %(levelname)s: %(message)s")
     if not args.verbose:  # reports print their own warnings; the log would repeat them

@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {phase:<10}{proto:<20} n {int(r.n):>3}, MAPE held-out "
               f"{100 * r.mape_held_out:.1f} %, additivity |mean| "
               f"{100 * r.additivity_mean_abs:.1f} %{drift}")
+    for phase, r in ev.faults().iterrows():
+        print(f"  {phase:<10} minor page faults per call (n {int(r.n)}): whole network "
+              f"{r.whole:,.0f}, its leaves summed {r.leaves:,.0f} (measurement/allocator.py)")
     net = ev.in_network()
     if not net.empty:
         print("additivity with the leaves in network conditions (weights that fit the cache "

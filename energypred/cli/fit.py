@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from energypred import artifacts
-from energypred.dataset import dataset_hash, one_machine, read_dataset, shifted_runs
+from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset, shifted_runs
 from energypred.context import fit_context, llc_for
 from energypred.drift import corrected
 from energypred.fitting import fit_models
@@ -50,7 +50,10 @@ def dataset_metadata(df: pd.DataFrame) -> dict[str, Any]:
                                 bool(r.is_estimate)).describe() for r in combos.itertuples())
     hw = {k: (first[k].item() if hasattr(first[k], "item") else first[k])
           for k in ("hardware_id", "cpu_model", "cpu_cores", "ram_gb", "gpu_model", "os")}
+    if pd.notna(first.get("cpu_signature")):
+        hw["cpu_signature"] = str(first["cpu_signature"])
     return {"hardware": hw, "measurement_method": methods, "threads": int(first["threads"]),
+            "allocator": one_allocator(ok),
             "torch_version": str(first["torch_version"]),
             "codecarbon_version": str(first["codecarbon_version"])}
 

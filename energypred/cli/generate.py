@@ -10,6 +10,7 @@ from energypred.architectures import ARCHITECTURES
 from energypred.errors import ConfigError
 from energypred.layers import SAMPLED_LAYER_TYPES
 from energypred.sampling import PHASES, SAMPLERS, parse_shard
+from energypred.schema import ALLOCATORS
 
 
 def parse_duration(text: str) -> float:
@@ -66,6 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="resuming: refuse when the reference workload costs more than this "
                         "fraction more or less than in the dataset so far (default 0.25; 0: "
                         "no check)")
+    p.add_argument("--allocator", choices=ALLOCATORS, default=ALLOCATORS[0],
+                   help="malloc state to measure in: padded (default; glibc keeps freed memory "
+                        "mapped, so calls take no page faults after warm-up and a network "
+                        "costs what its leaves do) or system (the C library as configured by "
+                        "default; datasets measured before schema 3 used it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -95,13 +101,31 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         threads=args.threads, progress=not args.no_progress,
         flush_rows=max(1, args.flush_rows), settle_s=max(0.0, args.settle_s),
         evicted_leaves=not args.no_evicted_leaves,
-        max_reference_shift=max(0.0, args.max_reference_shift))
+        max_reference_shift=max(0.0, args.max_reference_shift), allocator=args.allocator)
+
+
+def _restart_with_allocator_env() -> None:
+    """Replace this process by the same command with ``allocator.MKL_ENV`` set: MKL reads it
+    only when it loads, which has happened by now (measurement/allocator.py)."""
+    import os
+    import sys
+
+    from energypred.measurement.allocator import MKL_ENV
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **MKL_ENV})
 
 
 def run(args: argparse.Namespace) -> int:
     """Run or resume the measurement; prints the summary. Exit 130 if interrupted."""
     from energypred.generate import generate
+    from energypred.measurement.allocator import PADDED, env_ready
 
-    summary = generate(options_from_args(args))
+    opts = options_from_args(args)
+    if opts.allocator == PADDED and not env_ready() and getattr(args, "from_command_line",
+                                                                False):
+        _restart_with_allocator_env()  # does not return; called as an API, configure warns
+    summary = generate(opts)
     print("\n".join(summary.lines()))
     return 130 if summary.stopped == "interrupted" else 0

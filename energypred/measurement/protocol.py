@@ -13,7 +13,8 @@
     ├─ window 2 ═[ start_task │ n × step() │ stop_task ]═  → energy_2 / n, ...
     └─ window R ═[ ...                                 ]═
                                      ↓
-    energy per call = mean of the R per-call energies; CV = std / mean over the R windows
+    energy per call = mean of the R per-call energies; CV = std / mean over the R windows;
+    minor page faults per call counted over the R windows (measurement/allocator.py)
     (fit and evaluate use windows 2..R: for large training steps window 1 is still warm-up,
     see energypred/windows.py; the stored windows are all R)
 
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from energypred.errors import ConfigError
+from energypred.measurement.allocator import minor_faults
 from energypred.measurement.meter import Meter, Reading
 
 
@@ -50,6 +52,8 @@ class Measurement:
     warmup_s: float
     cpu_power_w: float
     power_w: float
+    #: minor page faults per call inside the windows (see measurement/allocator.py)
+    minor_faults_per_call: float = float("nan")
 
     @property
     def windows_total_s(self) -> float:
@@ -95,11 +99,13 @@ def measure(step: Callable[[], object], meter: Meter, window_s: float = 0.5, rep
     per_call, spent = warm_up(step, window_s, warm)
     n = max(1, round(window_s / max(per_call, 1e-9)))
     readings: list[Reading] = []
+    faults_before = minor_faults()
     for _ in range(repeats):
         meter.start()
         for _ in range(n):
             step()
         readings.append(meter.stop())
+    faults = (minor_faults() - faults_before) / (n * repeats)
     e = [r.energy_j / n for r in readings]
     d = [r.duration_s / n for r in readings]
     mean_e = statistics.fmean(e)
@@ -115,6 +121,7 @@ def measure(step: Callable[[], object], meter: Meter, window_s: float = 0.5, rep
         repeats=repeats, window_s=total_d / repeats, warmup_s=spent,
         cpu_power_w=sum(r.cpu_energy_j for r in readings) / total_d if total_d else 0.0,
         power_w=sum(r.energy_j for r in readings) / total_d if total_d else 0.0,
+        minor_faults_per_call=faults,
     )
 
 
@@ -139,7 +146,7 @@ def combine(first: Measurement, second: Measurement) -> Measurement:
         energy_cv=statistics.stdev(e) / mean_e if len(e) > 1 and mean_e > 0 else 0.0,
         calls_per_window=first.calls_per_window, repeats=n, window_s=avg("window_s"),
         warmup_s=first.warmup_s + second.warmup_s, cpu_power_w=avg("cpu_power_w"),
-        power_w=avg("power_w"))
+        power_w=avg("power_w"), minor_faults_per_call=avg("minor_faults_per_call"))
 
 
 def idle_power(meter: Meter, seconds: float = 1.0) -> Reading:

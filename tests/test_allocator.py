@@ -1,0 +1,114 @@
+"""Allocator state: page faults counted per call, ``padded`` removes them, no silent switching.
+
+Page-fault counts are deterministic properties of the allocator and the kernel, not timings.
+"""
+
+from __future__ import annotations
+
+import mmap
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from conftest import ROOT, TINY, run_cli
+
+from energypred.dataset import (allocators, check_same_conditions, one_allocator, read_dataset,
+                                shard_paths)
+from energypred.errors import ConfigError, DatasetError
+from energypred.measurement import FakeMeter, measure
+from energypred.measurement.allocator import configure, describe
+
+glibc = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                           reason="allocator states are glibc malloc settings")
+
+# 40 MiB tensors: above glibc's largest dynamic mmap threshold (32 MiB), so the system allocator
+# maps fresh pages for every one of them: 40 MiB / 4 KiB = 10,240 faults per tensor.
+_FAULTS_OF = """
+import sys, torch
+from energypred.measurement.allocator import configure, minor_faults
+configure(sys.argv[1])
+for _ in range(3):
+    torch.ones(10 * 2**20)
+f0 = minor_faults()
+for _ in range(5):
+    torch.ones(10 * 2**20)
+print((minor_faults() - f0) / 5)
+"""
+
+
+def _faults_per_tensor(name: str) -> float:
+    out = subprocess.run([sys.executable, "-c", _FAULTS_OF, name], capture_output=True,
+                         text=True, check=True, cwd=ROOT)
+    return float(out.stdout.strip())
+
+
+@glibc
+def test_padded_allocator_takes_no_page_faults_where_the_system_one_does() -> None:
+    system, padded = _faults_per_tensor("system"), _faults_per_tensor("padded")
+    assert system > 0  # 10,240 with 4 KiB pages; fewer where THP is "always"
+    assert padded < 0.01 * system  # the same pages again, still mapped
+
+
+@glibc
+def test_a_process_never_switches_allocator_state() -> None:
+    code = ("from energypred.measurement.allocator import configure\n"
+            "configure('padded'); configure('padded'); configure('system')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode != 0 and "cannot switch to system" in res.stderr
+
+
+def test_unknown_allocator_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown allocator 'jemalloc'"):
+        configure("jemalloc")
+    assert "MALLOC_MMAP_MAX_=0 MKL_DISABLE_FAST_MM=1" in describe("padded")
+
+
+def test_measure_counts_page_faults_per_call() -> None:
+    def step() -> None:  # 1 MiB of fresh anonymous pages, bypassing malloc: 256 faults
+        with mmap.mmap(-1, 1 << 20) as m:
+            for off in range(0, 1 << 20, 4096):
+                m[off] = 1
+
+    m = measure(step, FakeMeter(), window_s=0.02, repeats=2)
+    assert 256 <= m.minor_faults_per_call < 300
+
+
+def _rows(**kw: object) -> pd.DataFrame:
+    return pd.DataFrame([{"allocator": "padded", "cpu_signature": "family 25 model 17",
+                          **kw}])
+
+
+def test_datasets_in_two_allocator_states_are_refused() -> None:
+    mixed = pd.concat([_rows(), _rows(allocator="system")])
+    assert allocators(mixed) == ["padded", "system"]
+    with pytest.raises(DatasetError, match="mixes allocator states padded, system"):
+        one_allocator(mixed)
+    assert one_allocator(_rows()) == "padded"
+    check_same_conditions(_rows(), "padded", "family 25 model 17")  # same: accepted
+    check_same_conditions(_rows(cpu_signature=None), "padded", "family 26 model 2")
+    with pytest.raises(DatasetError, match="--allocator padded"):
+        check_same_conditions(_rows(), "system", "family 25 model 17")
+    with pytest.raises(DatasetError, match="same model name, another CPU"):
+        check_same_conditions(_rows(), "padded", "family 26 model 2")
+
+
+def test_resume_with_another_allocator_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    base = ["generate", "--out", str(out), "--layers", "relu", "--samples", "1", *TINY]
+    first = run_cli(*base)
+    assert first.returncode == 0, first.stderr
+    # the command restarted itself with MKL's memory manager off, and the summary says so
+    assert "allocator padded (MKL memory manager off): " in first.stdout
+    df = read_dataset(out)
+    assert set(df["allocator"]) == {"padded"} and df["minor_faults_per_call"].notna().any()
+    before = len(df)
+    res = run_cli(*base, "--samples", "2", "--allocator", "system")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert "was measured with --allocator padded" in lines[0]
+    assert len(read_dataset(out)) == before
+    assert all(pq.read_schema(s).get_field_index("allocator") >= 0 for s in shard_paths(out))

@@ -8,7 +8,7 @@ from pathlib import Path
 from energypred import artifacts
 from energypred.context import evicted_j_per_byte, llc_for
 from energypred.cli.fit import add_hardware_argument
-from energypred.dataset import one_machine, read_dataset
+from energypred.dataset import one_allocator, one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import evaluate
 from energypred.plots import evaluation_plot
@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     s = ev.summary()
     print(f"whole models in {args.data}: sum of per-layer predictions vs measured {given.target}")
-    print(f"  energies in J per call, from {given.method}")
+    print(f"  energies in J per call, measured with allocator {one_allocator(df)}; the given "
+          f"predictor's data: {given.method}")
     print("  held out = refitted without any layer of that architecture; "
           f"given = {given.source} as is")
     print(f"  {'phase':<10}{'architecture':<14}{'n':>3}{'MAPE held-out':>15}{'within ±10%':>13}"

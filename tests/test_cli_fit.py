@@ -16,23 +16,26 @@ MACHINE = {"schema_version": SCHEMA_VERSION, "hardware_id": "a1", "cpu_model": "
            "cpu_cores": 2, "ram_gb": 8.0, "gpu_model": "", "os": "Linux", "threads": 2,
            "torch_version": "2.13.0+cpu", "codecarbon_version": "3.3.2", "meter": "fake",
            "cpu_method": "synthetic law", "ram_method": "none", "gpu_method": "none",
-           "is_estimate": True, "timestamp": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+           "is_estimate": True, "timestamp": datetime(2026, 1, 1, tzinfo=timezone.utc),
+           "allocator": "padded"}
 
 
 def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
     w = ShardWriter(tmp_path / "ds", prefix="t", flush_rows=10_000)
     df = dataset(n=12)
-    for row in df.to_dict("records"):
-        # three equal windows: the steady windows give the same energy
+    for i, row in enumerate(df.to_dict("records")):
+        # three equal windows: the steady windows give the same energy; two rows page-faulted
         w.append({**MACHINE, **{k: v for k, v in row.items() if v == v},
-                  "energy_j_repeats": [row["energy_j"]] * 3})
+                  "energy_j_repeats": [row["energy_j"]] * 3,
+                  "minor_faults_per_call": 300.0 if i < 2 else 0.0})
     w.close()
     res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"))
     assert res.returncode == 0, res.stderr
     assert "inference/conv2d" in res.stdout and "saved predictor" in res.stdout
     meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
     assert meta["steady_state"] is True and meta["hardware"]["hardware_id"] == "a1"
-    assert meta["dataset"]["rows"] == len(df)
+    assert meta["dataset"]["rows"] == len(df) and meta["allocator"] == "padded"
+    assert "2 of " in res.stderr and "still took page faults (median 300 per call" in res.stderr
     res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"))
     assert res.returncode == 0, res.stderr
     assert "steady windows" in res.stdout and "alexnet" in res.stdout

@@ -70,8 +70,9 @@ def fingerprint() -> dict[str, Any]:
     """The machine and versions that measurements or predictions run on.
 
     Returns:
-        A dict with ``cpu_model``, ``cpu_signature``, ``cpu_cores`` (logical), ``ram_gb`` (total, GB),
-        ``gpu_model``, ``os``, versions, and ``hardware_id`` (hash of the hardware part).
+        A dict with ``cpu_model``, ``cpu_signature``, ``cpu_cores`` (logical), ``ram_gb``
+        (total, GB), ``gpu_model``, ``os``, versions, and ``hardware_id`` (hash of the hardware
+        part).
     """
     import codecarbon
 

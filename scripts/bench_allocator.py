@@ -44,12 +44,14 @@ def worker(allocator_name: str, window_s: float, repeats: int, limit: int) -> No
     from energypred.measurement import allocator
     from energypred.measurement import workloads as wl
     from energypred.measurement.in_network import arch_leaves
+    from energypred.measurement.protocol import Measurement
 
     allocator.configure(allocator_name)
     torch.set_num_threads(2)
     meter = CodeCarbonMeter()
 
-    def run(module: torch.nn.Module, shape: tuple[int, ...], phase: str, grad: bool):
+    def run(module: torch.nn.Module, shape: tuple[int, ...], phase: str,
+            grad: bool) -> Measurement:
         with wl.workload(module, shape, phase, grad) as step:
             return measure(step, meter, window_s, repeats)
 

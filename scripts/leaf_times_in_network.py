@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -22,7 +23,7 @@ from energypred.measurement import workloads as wl
 from energypred.measurement.in_network import arch_leaves
 
 
-def per_call_s(fn, x: torch.Tensor, calls: int) -> float:
+def per_call_s(fn: Callable[[torch.Tensor], object], x: torch.Tensor, calls: int) -> float:
     """Mean seconds per call of ``fn(x)`` after 50 warm-up calls."""
     with torch.no_grad():
         for _ in range(50):

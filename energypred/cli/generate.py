@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import sys
 from pathlib import Path
 
 from energypred.architectures import ARCHITECTURES
@@ -107,9 +109,6 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
 def _restart_with_allocator_env() -> None:
     """Replace this process by the same command with ``allocator.MKL_ENV`` set: MKL reads it
     only when it loads, which has happened by now (measurement/allocator.py)."""
-    import os
-    import sys
-
     from energypred.measurement.allocator import MKL_ENV
 
     sys.stdout.flush()

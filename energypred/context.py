@@ -8,21 +8,35 @@ separately measured leaves, about 1-1.6 nJ per weight byte that fits in the cach
 the 5,590-row dataset: 1.06 nJ/B at inference, 1.07 nJ/B in training; training showed none
 before its whole networks were measured bracketing their leaves).
 
-The correction: whole = sum of isolated leaf predictions + k × sum(min(weight bytes, LLC)),
-with k >= 0 per phase, fitted on whole-model rows against the sum of their own measured leaves
-(so it never sees a predictor's errors), only on the architectures it is allowed to see.
+Beside the weights, every leaf call costs a little more inside than alone, whatever its
+weights: its input and output buffers are cold (written by another layer, or evicted since the
+last pass), and the network runs its glue between leaves (``flatten``, views, the module
+calls). Timing each leaf inside AlexNet (``scripts/leaf_times_in_network.py``) put 0.13 ms of
+the first convolution's 0.24 ms on its cold input, and 0.22 ms of the 5.08 ms pass between
+leaves. The second term prices that per leaf call.
+
+The correction, per layer and phase::
+
+    context J = k_byte × min(weight bytes, LLC) + k_leaf
+
+with ``k_byte, k_leaf >= 0`` fitted by non-negative least squares on relative error, on
+whole-model rows against the sum of their own measured leaves (so it never sees a predictor's
+errors), only on the architectures it is allowed to see.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import nnls
 
 from energypred.configs import ArchConfig
 from energypred.dataset import network_leaves
+from energypred.errors import ConfigError
 from energypred.measurement import workloads as wl
 from energypred.schema import EVICTED_LEAF
 
@@ -36,29 +50,33 @@ def cached_weight_bytes(weight_bytes: Sequence[float], llc_bytes: int) -> float:
 
 @dataclass(frozen=True)
 class Context:
-    """Fitted context coefficients, J per cached weight byte, per phase."""
+    """Fitted context coefficients per phase: J per cached weight byte, J per leaf call."""
 
     llc_bytes: int
     j_per_byte: dict[str, float]
     n_rows: dict[str, int]
+    j_per_leaf: dict[str, float] = field(default_factory=dict)
 
     def energy_j(self, weight_bytes: Sequence[float], phase: str) -> list[float]:
-        """Per-layer context energy (J) for layers with these weight bytes."""
+        """Per-layer context energy (J), one entry per leaf call with these weight bytes."""
         k = self.j_per_byte.get(phase, 0.0)
-        return [k * min(float(w), self.llc_bytes) for w in weight_bytes]
+        c = self.j_per_leaf.get(phase, 0.0)
+        return [k * min(float(w), self.llc_bytes) + c for w in weight_bytes]
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able form for predictor metadata."""
         return {"llc_bytes": self.llc_bytes, "j_per_byte": self.j_per_byte,
-                "n_rows": self.n_rows}
+                "j_per_leaf": self.j_per_leaf, "n_rows": self.n_rows}
 
     @classmethod
-    def from_dict(cls, d: dict[str, object] | None) -> Context:
-        """Inverse of :meth:`to_dict`; an absent entry means no correction."""
+    def from_dict(cls, d: dict[str, Any] | None) -> Context:
+        """Inverse of :meth:`to_dict`; an absent entry means no correction (predictors fitted
+        before the per-leaf term have none)."""
         if not d:
             return cls(DEFAULT_LLC_BYTES, {}, {})
-        return cls(int(d["llc_bytes"]), {k: float(v) for k, v in d["j_per_byte"].items()},  # type: ignore[union-attr]
-                   {k: int(v) for k, v in d.get("n_rows", {}).items()})  # type: ignore[union-attr]
+        return cls(int(d["llc_bytes"]), {k: float(v) for k, v in d["j_per_byte"].items()},
+                   {k: int(v) for k, v in d.get("n_rows", {}).items()},
+                   {k: float(v) for k, v in d.get("j_per_leaf", {}).items()})
 
 
 def llc_for(df: pd.DataFrame) -> int:
@@ -72,13 +90,23 @@ def llc_for(df: pd.DataFrame) -> int:
     return DEFAULT_LLC_BYTES
 
 
-def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j",
-                exclude_architectures: Sequence[str] = ()) -> Context:
-    """Fit k >= 0 per phase: (whole - sum of measured leaves) ≈ k × cached weight bytes.
+#: the terms of the context model (module doc); ``fit_context(terms=...)`` fits a subset
+TERMS = ("bytes", "leaf")
 
-    Least squares on relative error (each row weighted by 1 / whole²); rows whose leaves are
-    not all measured are skipped.
+
+def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j",
+                exclude_architectures: Sequence[str] = (),
+                terms: Sequence[str] = TERMS) -> Context:
+    """Fit ``k_byte, k_leaf >= 0`` per phase (module doc): whole - sum of measured leaves ≈
+    k_byte × cached weight bytes + k_leaf × leaf calls.
+
+    Non-negative least squares on relative error (each row weighted by 1 / whole); rows whose
+    leaves are not all measured are skipped. ``terms`` leaves a term out (its coefficient 0),
+    e.g. ``("bytes",)`` for the weights-only model of earlier predictors.
     """
+    unknown = set(terms) - set(TERMS)
+    if unknown or not terms:
+        raise ConfigError(f"context terms must be a non-empty subset of {TERMS}, got {terms}")
     llc = int(llc_bytes or DEFAULT_LLC_BYTES)
     ok = df[df["status"] == "ok"]
     whole = ok[ok["row_kind"] == "architecture"]
@@ -86,7 +114,7 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
         whole = whole[~whole["architecture"].isin(list(exclude_architectures))]
     leaves = network_leaves(df)
     sums = leaves.groupby(["arch_hash", "phase"])[target].agg(["sum", "size"])
-    xs: dict[str, list[tuple[float, float, float]]] = {}
+    xs: dict[str, list[tuple[float, float, float, float]]] = {}
     for _, row in whole.iterrows():
         key = (row["config_hash"], row["phase"])
         if key not in sums.index:
@@ -96,14 +124,26 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
             continue
         w = [r.counts.weight_elements * 4 for r in traced if r.counts is not None]
         xs.setdefault(row["phase"], []).append(
-            (cached_weight_bytes(w, llc), float(row[target]) - float(sums.loc[key, "sum"]),
-             float(row[target])))
-    k: dict[str, float] = {}
+            (cached_weight_bytes(w, llc), float(len(traced)),
+             float(row[target]) - float(sums.loc[key, "sum"]), float(row[target])))
+    per_byte: dict[str, float] = {}
+    per_leaf: dict[str, float] = {}
     for phase, vals in xs.items():
-        x, r, y = (np.array(v) for v in zip(*vals, strict=True))
-        denom = float(np.sum(x ** 2 / y ** 2))
-        k[phase] = max(0.0, float(np.sum(x * r / y ** 2)) / denom) if denom > 0 else 0.0
-    return Context(llc, k, {p: len(v) for p, v in xs.items()})
+        cached, calls, gap, y = (np.array(v) for v in zip(*vals, strict=True))
+        use = np.array([t in terms for t in TERMS], dtype=float)  # a left-out column is 0
+        per_byte[phase], per_leaf[phase] = _nnls(
+            np.column_stack([cached, calls]) * use / y[:, None], gap / y)
+    return Context(llc, per_byte, {p: len(v) for p, v in xs.items()}, per_leaf)
+
+
+def _nnls(X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Non-negative least squares of two columns, each scaled to 1 first (bytes ~1e8, calls
+    ~1e1): returns the coefficients in the columns' own units."""
+    scale = np.abs(X).max(axis=0)
+    scale[scale == 0] = 1.0
+    coef, _ = nnls(X / scale, y)
+    k = coef / scale
+    return float(k[0]), float(k[1])
 
 
 def evicted_j_per_byte(df: pd.DataFrame, llc_bytes: int | None,

@@ -3,7 +3,9 @@
 Held out by architecture: to predict a VGG16 row, the regressors are refitted on the dataset
 without any VGG16 leaf (``exclude_architectures``), so no layer of that network was seen.
 Additivity of the measurements themselves (sum of a variant's separately measured leaves vs
-its measured whole) is reported beside it: a predictor cannot beat the data's own additivity.
+its measured whole) is reported beside it, and again with the network-context term (fitted
+without that architecture) added to the measured leaves: the error a perfect per-layer
+regressor would leave.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class Evaluation:
                 "mape_given": g["abs_err_given"].mean() if "abs_err_given" in g else np.nan,
                 "additivity_mean_abs": g["additivity"].abs().mean(),
                 "additivity_mean": g["additivity"].mean(),
+                "additivity_context_mean_abs": g["additivity_context"].abs().mean(),
                 "spearman_held_out": _spearman(g["measured_j"], g["predicted_held_out_j"]),
                 "spearman_theory": _spearman(g["measured_j"], g["theory_j"]),
                 "mape_theory": g["abs_err_theory"].mean()})
@@ -166,17 +169,25 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
                           & (leaves["phase"] == row["phase"])]
             additivity = (mine[target].sum() / measured - 1 if len(mine) == len(traced)
                           else np.nan)
+            # the measured leaves plus the context term fitted without this architecture
+            context_j = float(np.sum(ctx.energy_j(
+                [r.counts.weight_elements * 4 if r.counts else 0 for r in traced],
+                row["phase"]))) if context else 0.0
+            additivity_context = ((mine[target].sum() + context_j) / measured - 1
+                                  if len(mine) == len(traced) else np.nan)
             additivity_evicted = _evicted_additivity(
                 in_net[(in_net["arch_hash"] == row["config_hash"])
                        & (in_net["phase"] == row["phase"])], cfg, traced, row["phase"], llc,
                 measured, target)
             th = theory_whole(traced, row["phase"], costs)
-            rec = {"architecture": arch, "phase": row["phase"], "batch_size": cfg.batch_size,
+            rec = {"architecture": arch, "config_hash": row["config_hash"],
+                   "phase": row["phase"], "batch_size": cfg.batch_size,
                    "resolution": cfg.resolution, "width_mult": cfg.width_mult,
                    "num_classes": cfg.num_classes, "measured_j": measured,
                    "predicted_held_out_j": pred, "unpriced_leaves": missing,
                    "abs_err_held_out": abs(pred - measured) / measured,
                    "additivity": additivity, "additivity_evicted": additivity_evicted,
+                   "additivity_context": additivity_context,
                    "theory_j": th,
                    "arch_protocol": _protocol(row),
                    "whole_faults_per_call": _float(row.get("minor_faults_per_call")),

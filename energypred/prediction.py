@@ -210,6 +210,11 @@ def _warnings(predictor: Predictor, priced: pd.DataFrame, phase: str,
                    f"({hw.get('cpu_cores')} cores, {hw.get('gpu_model') or 'no GPU'}); this "
                    f"machine is {here['cpu_model']} ({here['cpu_cores']} cores): figures are "
                    "for the predictor's machine")
+    elif hw.get("cpu_signature") and hw["cpu_signature"] != here.get("cpu_signature"):
+        out.append(f"the predictor was measured on another CPU behind the same name "
+                   f"({hw['cpu_model']}, {hw['cpu_signature']}; this machine: "
+                   f"{here.get('cpu_signature') or 'unknown'}): figures are for the predictor's "
+                   "machine; `energypred check` times the difference")
     if not priced.empty:
         outside = predictor.out_of_range(priced, phase)
         if outside:

@@ -2,8 +2,10 @@
 
 Times (wall clock, perf_counter) one architecture variant at inference three ways: the whole
 network per call; each leaf inside it (forward pre/post hooks, summed per leaf over the calls);
-each leaf alone on the shape it sees inside, called over and over. Prints the three totals and
-every leaf whose in-network time differs from its time alone by more than ``--min-diff-ms``.
+each leaf alone on the shape it sees inside, called over and over; and each leaf that
+``generate`` measures again with evicted weights, the same way (copies called in turn,
+``measurement/in_network.py``). Prints the totals and every leaf whose in-network time differs
+from its time alone by more than ``--min-diff-ms``.
 The time between leaves is whole minus in-network leaf time (hooks included). Energy here is
 CodeCarbon's power x time, so time shares are energy shares to first order. Run it on a quiet
 machine, with the allocator state you measure in (e.g. the environment that
@@ -18,9 +20,11 @@ from collections.abc import Callable
 
 import torch
 
-from energypred.configs import ArchConfig
+from energypred.configs import ArchConfig, LayerConfig
 from energypred.measurement import workloads as wl
-from energypred.measurement.in_network import arch_leaves
+from energypred.context import DEFAULT_LLC_BYTES
+from energypred.hardware import fingerprint
+from energypred.measurement.in_network import arch_leaves, evicted_leaves
 
 
 def per_call_s(fn: Callable[[torch.Tensor], object], x: torch.Tensor, calls: int) -> float:
@@ -31,6 +35,19 @@ def per_call_s(fn: Callable[[torch.Tensor], object], x: torch.Tensor, calls: int
         t0 = time.perf_counter()
         for _ in range(calls):
             fn(x)
+    return (time.perf_counter() - t0) / calls
+
+
+def evicted_call_s(leaf: LayerConfig, copies: int, calls: int) -> float:
+    """Mean seconds per call of ``leaf`` with ``copies`` copies called in turn (warm-up: 50
+    calls after each copy's first), as ``generate`` measures evicted-weight leaves."""
+    with wl.workload(wl.build_layer(leaf), leaf.input_shape, "inference", False,
+                     copies) as step:
+        for _ in range(50):
+            step()
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            step()
     return (time.perf_counter() - t0) / calls
 
 
@@ -66,20 +83,32 @@ def main() -> None:
     # per_call_s ran 50 more warm-up calls through the hooks: divide by all of them
     n_hooked = args.calls + 50
     rows = []
-    for leaf, m in zip(arch_leaves(cfg, wl.trace_arch(cfg), "inference"), leaves, strict=True):
+    configs = arch_leaves(cfg, wl.trace_arch(cfg), "inference")
+    llc = int(fingerprint().get("llc_bytes") or DEFAULT_LLC_BYTES)
+    copies = {lf.context["layer_index"]: n for lf, n in evicted_leaves(configs, llc)}
+    for leaf, m in zip(configs, leaves, strict=True):
         alone = per_call_s(wl.build_layer(leaf).eval(), torch.randn(leaf.input_shape),
                            args.calls)
-        rows.append((leaf.context["layer_name"], leaf.layer_type, alone, inside[id(m)] / n_hooked))
+        n = copies.get(leaf.context["layer_index"])
+        evicted = evicted_call_s(leaf, n, args.calls) if n else alone
+        rows.append((leaf.context["layer_name"], leaf.layer_type, alone,
+                     inside[id(m)] / n_hooked, evicted, n))
     total_alone = sum(r[2] for r in rows)
     total_inside = sum(r[3] for r in rows)
+    total_evicted = sum(r[4] for r in rows)
     print(f"{args.arch} batch {args.batch_size}, {args.resolution} px, width {args.width}, "
           f"{args.classes} classes, inference, {args.threads} threads, {args.calls} calls:")
     print(f"  whole network {1e3 * whole:.3f} ms per call; its leaves inside it "
           f"{1e3 * total_inside:.3f} ms; the same leaves alone {1e3 * total_alone:.3f} ms "
           f"(alone / whole - 1 = {100 * (total_alone / whole - 1):+.1f} %)")
-    for name, lt, alone, ins in rows:
+    print(f"  with the evicted-weight protocol where generate applies it "
+          f"({sum(1 for r in rows if r[5])} leaves): {1e3 * total_evicted:.3f} ms "
+          f"({100 * (total_evicted / whole - 1):+.1f} %)")
+    for name, lt, alone, ins, evicted, n in rows:
         if abs(ins - alone) * 1e3 > args.min_diff_ms:
-            print(f"  {name:<14}{lt:<12} alone {1e3 * alone:.3f} ms, inside {1e3 * ins:.3f} ms")
+            ev = f", evicted ({n} copies) {1e3 * evicted:.3f} ms" if n else ""
+            print(f"  {name:<14}{lt:<12} alone {1e3 * alone:.3f} ms, inside {1e3 * ins:.3f} ms"
+                  f"{ev}")
 
 
 if __name__ == "__main__":

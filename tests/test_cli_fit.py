@@ -28,14 +28,25 @@ def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
         w.append({**MACHINE, **{k: v for k, v in row.items() if v == v},
                   "energy_j_repeats": [row["energy_j"]] * 3,
                   "minor_faults_per_call": 300.0 if i < 2 else 0.0})
+    for i, seconds in enumerate([999.0, 1000.0, 1001.0]):  # reference readings, s per call
+        w.append({**MACHINE, "row_kind": "reference", "status": "ok", "layer_type": "conv2d",
+                  "phase": "inference", "config_hash": "ref", "energy_j": 28.0 * seconds,
+                  "duration_s": seconds, "run_id": "r0", "sample_index": i,
+                  "energy_j_repeats": [28.0 * seconds] * 3})
     w.close()
     res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"))
     assert res.returncode == 0, res.stderr
     assert "inference/conv2d" in res.stdout and "saved predictor" in res.stdout
     meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
     assert meta["steady_state"] is True and meta["hardware"]["hardware_id"] == "a1"
-    assert meta["dataset"]["rows"] == len(df) and meta["allocator"] == "padded"
+    assert meta["dataset"]["rows"] == len(df) + 3 and meta["allocator"] == "padded"
     assert "2 of " in res.stderr and "still took page faults (median 300 per call" in res.stderr
+    assert meta["reference"]["duration_s"] == 1000.0 and meta["reference"]["readings"] == 3
+    assert "mJ per leaf call" in res.stdout
+    # a machine 1,000 s per reference call slow is not this one: exit 1, and the check says so
+    res = run_cli("check", "--predictor", str(tmp_path / "m"), "--seconds", "0.2")
+    assert res.returncode == 1, res.stderr
+    assert "1000000.00 ms in the predictor's data" in res.stdout and "differs" in res.stdout
     res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"))
     assert res.returncode == 0, res.stderr
     assert "steady windows" in res.stdout and "alexnet" in res.stdout

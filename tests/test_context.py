@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 from synthetic import dataset
 
 from energypred.context import Context, cached_weight_bytes, fit_context
 from energypred.configs import ArchConfig
+from energypred.errors import ConfigError
+from energypred.evaluation import evaluate
 from energypred.measurement import workloads as wl
 
 MIB = 2**20
@@ -34,3 +38,54 @@ def test_fit_recovers_a_known_coefficient() -> None:
     assert held_out.n_rows["inference"] == 3
     round_trip = Context.from_dict(ctx.to_dict())
     assert round_trip == ctx
+
+
+def _add_context(df: pd.DataFrame, k_byte: float, k_leaf: float) -> None:
+    """Add k_byte × cached weight bytes + k_leaf per leaf call to every whole-model row."""
+    for i in df.index[df.row_kind == "architecture"]:
+        traced = wl.trace_arch(ArchConfig.from_json(df.at[i, "config_json"]))
+        w = [r.counts.weight_elements * 4 for r in traced]
+        df.at[i, "energy_j"] += k_byte * cached_weight_bytes(w, 32 * MIB) + k_leaf * len(traced)
+
+
+def test_fit_recovers_both_terms_and_applies_them_per_leaf() -> None:
+    df = dataset(n=2, archs=("alexnet", "vgg11"))
+    k_byte, k_leaf = 0.8e-9, 2e-3  # J per cached weight byte, J per leaf call
+    _add_context(df, k_byte, k_leaf)
+    ctx = fit_context(df, 32 * MIB)
+    assert ctx.j_per_byte["inference"] == pytest.approx(k_byte, rel=1e-6)
+    assert ctx.j_per_leaf["inference"] == pytest.approx(k_leaf, rel=1e-6)
+    # two leaves, 40 MiB and 1,000 bytes of weights: 0.8e-9 x (32 MiB + 1,000) + 2 x 2e-3 J
+    assert sum(ctx.energy_j([40 * MIB, 1000], "inference")) == pytest.approx(
+        0.8e-9 * (32 * MIB + 1000) + 4e-3)
+    assert Context.from_dict(ctx.to_dict()) == ctx
+    weights_only = fit_context(df, 32 * MIB, terms=("bytes",))  # the model before this one
+    assert weights_only.j_per_leaf["inference"] == 0.0 < weights_only.j_per_byte["inference"]
+    with pytest.raises(ConfigError, match="subset"):
+        fit_context(df, 32 * MIB, terms=("activations",))
+
+
+def test_negative_gaps_fit_no_correction() -> None:
+    # wholes cheaper than their leaves: both coefficients stay at 0, never negative
+    df = dataset(n=2, archs=("alexnet", "vgg11"))
+    _add_context(df, -0.5e-9, -1e-3)
+    ctx = fit_context(df, 32 * MIB)
+    assert ctx.j_per_byte["inference"] == 0.0
+    assert ctx.j_per_leaf["inference"] == 0.0
+
+
+def test_predictors_without_the_leaf_term_still_load() -> None:
+    old = {"llc_bytes": 32 * MIB, "j_per_byte": {"inference": 1e-9}, "n_rows": {"inference": 4}}
+    ctx = Context.from_dict(old)
+    assert ctx.j_per_leaf == {}
+    assert ctx.energy_j([1000], "inference") == pytest.approx([1e-6])
+
+
+def test_evaluate_adds_the_held_out_context_to_the_measured_leaves() -> None:
+    # three architectures, so that each one held out leaves two distinct (bytes, calls) points
+    df = dataset(n=2, archs=("alexnet", "vgg11", "vgg13"))
+    _add_context(df, 0.8e-9, 2e-3)
+    ev = evaluate(df)
+    assert (ev.rows.additivity < -0.01).all()  # the leaves alone miss the context
+    assert np.allclose(ev.rows.additivity_context, 0.0, atol=1e-6)
+    assert ev.summary().loc[("inference", "ALL"), "additivity_context_mean_abs"] < 1e-6

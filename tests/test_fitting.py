@@ -123,3 +123,19 @@ def test_more_samples_cost_more(fitted: Predictor) -> None:
     small = predict("alexnet", (3, 64, 64), 1, predictor=fitted, kwargs={"width_mult": 0.25})
     big = predict("alexnet", (3, 64, 64), 8, predictor=fitted, kwargs={"width_mult": 0.25})
     assert big.energy_j > small.energy_j > 0 and big.unsupported.empty
+
+
+def test_predict_warns_about_another_cpu_behind_the_same_name(fitted: Predictor) -> None:
+    from energypred.hardware import fingerprint
+
+    here = fingerprint()
+    hw = {"hardware_id": here["hardware_id"], "cpu_model": here["cpu_model"],
+          "cpu_signature": "family 0 model 0 stepping 0"}  # no real CPU has family 0
+    other = Predictor(fitted.models, metadata={**fitted.metadata, "hardware": hw})
+    r = predict("alexnet", (3, 64, 64), 1, predictor=other, kwargs={"width_mult": 0.25})
+    assert any("another CPU behind the same name" in w and "energypred check" in w
+               for w in r.warnings)
+    same = Predictor(fitted.models, metadata={**fitted.metadata, "hardware": {
+        **hw, "cpu_signature": here.get("cpu_signature")}})
+    r = predict("alexnet", (3, 64, 64), 1, predictor=same, kwargs={"width_mult": 0.25})
+    assert not any("another CPU" in w for w in r.warnings)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from energypred import __version__
-from energypred.cli import compare, countries, evaluate, fit, generate, predict
+from energypred.cli import check, compare, countries, evaluate, fit, generate, predict
 from energypred.errors import EnergypredError
 
 COMMANDS: dict[str, tuple[ModuleType, str]] = {
@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "fit": (fit, "fit per-layer-type regressors on a dataset"),
     "predict": (predict, "predict the joules of a model before running it"),
     "evaluate": (evaluate, "whole-model error with architectures held out, and additivity"),
+    "check": (check, "is this machine in the state the predictor's data was measured in?"),
     "compare": (compare, "several models side by side: J/sample, kWh and g CO2e per 1M"),
     "countries": (countries, "list the country codes --country accepts"),
 }

@@ -52,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
               f"{100 * r.within_10_held_out:>12.0f}%{100 * r.mape_given:>11.1f}%"
               f"{100 * r.additivity_mean_abs:>18.1f}%{100 * r.additivity_mean:>+9.1f}%")
     print("  additivity = sum of the separately measured leaves / measured whole - 1")
+    for (phase, arch), r in s.iterrows():
+        if arch == "ALL":
+            print(f"  {phase:<10} additivity with the network context added to the measured "
+                  f"leaves (context fitted held out): |mean| "
+                  f"{100 * r.additivity_context_mean_abs:.1f} %")
     print("by whole-model protocol (bracketed = whole measured before and after its leaves):")
     for (phase, proto), r in ev.by_protocol().iterrows():
         drift = ("" if r.bracket_drift_mean_abs != r.bracket_drift_mean_abs else
@@ -76,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     for phase, (k, n) in sorted(measured_k.items()):
         print(f"  {phase:<10} weights re-read, leaf by leaf (evicted - alone, {n} leaves): "
               f"{1e9 * k:.3f} nJ per cached weight byte; fitted on whole networks: "
-              f"{1e9 * fitted_k.get(phase, 0.0):.3f} nJ/B")
+              f"{1e9 * fitted_k.get(phase, 0.0):.3f} nJ/B (+ "
+              f"{1e3 * given.context.j_per_leaf.get(phase, 0.0):.3f} mJ per leaf call)")
     print("ranking the whole models (Spearman correlation with the measurements) and error:")
     for (phase, arch), r in s.iterrows():
         if arch != "ALL":

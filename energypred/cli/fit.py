@@ -12,6 +12,7 @@ import pandas as pd
 from energypred import artifacts
 from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset, shifted_runs
 from energypred.context import fit_context, llc_for
+from energypred.machine_check import reference_metadata
 from energypred.drift import corrected
 from energypred.fitting import fit_models
 from energypred.measurement.meter import Methods
@@ -54,7 +55,7 @@ def dataset_metadata(df: pd.DataFrame) -> dict[str, Any]:
     if pd.notna(first.get("cpu_signature")):
         hw["cpu_signature"] = str(first["cpu_signature"])
     return {"hardware": hw, "measurement_method": methods, "threads": int(first["threads"]),
-            "allocator": one_allocator(ok),
+            "allocator": one_allocator(ok), "reference": reference_metadata(ok),
             "torch_version": str(first["torch_version"]),
             "codecarbon_version": str(first["codecarbon_version"])}
 
@@ -109,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
                                        "hardware_id": args.hardware_id})
     print("\n".join(format_scores(predictor)))
     for phase, k in sorted(ctx.j_per_byte.items()):
-        print(f"network context ({phase}): {k * 1e9:.3f} nJ per cached weight byte "
+        print(f"network context ({phase}): {k * 1e9:.3f} nJ per cached weight byte + "
+              f"{ctx.j_per_leaf.get(phase, 0.0) * 1e3:.3f} mJ per leaf call "
               f"(LLC {ctx.llc_bytes / 2**20:.0f} MiB, fitted on {ctx.n_rows[phase]} whole models)")
     artifacts.save(predictor, args.out)
     print(f"saved predictor to {args.out} (target {args.target}; energy from "

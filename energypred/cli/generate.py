@@ -106,7 +106,7 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         max_reference_shift=max(0.0, args.max_reference_shift), allocator=args.allocator)
 
 
-def _restart_with_allocator_env() -> None:
+def restart_with_allocator_env() -> None:
     """Replace this process by the same command with ``allocator.MKL_ENV`` set: MKL reads it
     only when it loads, which has happened by now (measurement/allocator.py)."""
     from energypred.measurement.allocator import MKL_ENV
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
     if opts.allocator == PADDED and not env_ready() and getattr(args, "from_command_line",
                                                                 False):
-        _restart_with_allocator_env()  # does not return; called as an API, configure warns
+        restart_with_allocator_env()  # does not return; called as an API, configure warns
     summary = generate(opts)
     print("\n".join(summary.lines()))
     return 130 if summary.stopped == "interrupted" else 0

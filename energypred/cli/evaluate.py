@@ -79,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
     measured_k = evicted_j_per_byte(df, llc_for(df), given.target)
     fitted_k = given.context.j_per_byte
     for phase, (k, n) in sorted(measured_k.items()):
-        print(f"  {phase:<10} weights re-read, leaf by leaf (evicted - alone, {n} leaves): "
-              f"{1e9 * k:.3f} nJ per cached weight byte; fitted on whole networks: "
+        print(f"  {phase:<10} weights re-read, leaf by leaf (evicted - alone, median of {n} "
+              f"leaves weighted by cached bytes): {1e9 * k:.3f} nJ per cached weight byte; "
+              f"fitted on whole networks: "
               f"{1e9 * fitted_k.get(phase, 0.0):.3f} nJ/B (+ "
               f"{1e3 * given.context.j_per_leaf.get(phase, 0.0):.3f} mJ per leaf call)")
     print("ranking the whole models (Spearman correlation with the measurements) and error:")

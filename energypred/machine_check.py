@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from energypred.dataset import reference_median
 from energypred.errors import ArtifactError
 from energypred.hardware import fingerprint
 from energypred.measurement import workloads as wl
@@ -40,13 +41,14 @@ DEFAULT_TOLERANCE = 0.25
 
 def reference_metadata(df: pd.DataFrame) -> dict[str, Any] | None:
     """What a dataset's reference rows say about its machine state, for predictor metadata:
-    median ``duration_s`` and ``energy_j`` per call over its readings (None without any)."""
+    median ``duration_s`` per call over its readings, and ``energy_j`` per call as
+    :func:`energypred.dataset.reference_median` defines the machine state (None without any)."""
     ref = df[(df["row_kind"] == "reference") & (df["status"] == "ok")]
     ref = ref.dropna(subset=["duration_s", "energy_j"])
     if ref.empty:
         return None
     return {"duration_s": float(ref["duration_s"].median()),
-            "energy_j": float(ref["energy_j"].median()), "readings": int(len(ref)),
+            "energy_j": reference_median(ref), "readings": int(len(ref)),
             "workload": wl.REFERENCE.payload()}
 
 

@@ -22,7 +22,7 @@ def test_reference_metadata_is_the_median_of_the_reference_rows() -> None:
     df = pd.DataFrame({"row_kind": ["reference", "reference", "reference", "layer", "reference"],
                        "status": ["ok", "ok", "ok", "ok", "failed"],
                        "duration_s": [1e-3, 3e-3, 2e-3, 9.0, 7.0],
-                       "energy_j": [0.03, 0.09, 0.06, 5.0, 4.0]})
+                       "energy_j": [0.03, 0.09, 0.06, 5.0, 4.0], "run_id": ["r"] * 5})
     meta = reference_metadata(df)
     assert meta is not None
     # ok reference rows only: median of 1, 2, 3 ms is 2 ms; of 30, 60, 90 mJ is 60 mJ

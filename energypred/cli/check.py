@@ -19,13 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the comparison; exit 0 when the states match, 1 when they do not."""
-    from energypred.cli.generate import restart_with_allocator_env
-    from energypred.measurement.allocator import PADDED, env_ready
+    from energypred.cli.generate import restart_for_allocator
 
     predictor = artifacts.load(args.predictor) if args.predictor else artifacts.load_default()
-    if (predictor.metadata.get("allocator") == PADDED and not env_ready()
-            and getattr(args, "from_command_line", False)):
-        restart_with_allocator_env()  # does not return; MKL reads the setting when it loads
+    restart_for_allocator(str(predictor.metadata.get("allocator")), args)
     result = check_machine(predictor, seconds=max(0.1, args.seconds), tolerance=args.tolerance)
     print(f"predictor: {predictor.source}")
     print("\n".join(result.lines()))

@@ -106,11 +106,15 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         max_reference_shift=max(0.0, args.max_reference_shift), allocator=args.allocator)
 
 
-def restart_with_allocator_env() -> None:
-    """Replace this process by the same command with ``allocator.MKL_ENV`` set: MKL reads it
-    only when it loads, which has happened by now (measurement/allocator.py)."""
-    from energypred.measurement.allocator import MKL_ENV
+def restart_for_allocator(allocator: str, args: argparse.Namespace) -> None:
+    """Replace this process by the same command with ``allocator.MKL_ENV`` set, when
+    ``allocator`` is ``padded``, the environment lacks it, and the process was started from the
+    command line: MKL reads the setting only when it loads, which has happened by now
+    (measurement/allocator.py). Called as an API, ``configure`` warns instead."""
+    from energypred.measurement.allocator import MKL_ENV, PADDED, env_ready
 
+    if allocator != PADDED or env_ready() or not getattr(args, "from_command_line", False):
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **MKL_ENV})
@@ -119,12 +123,9 @@ def restart_with_allocator_env() -> None:
 def run(args: argparse.Namespace) -> int:
     """Run or resume the measurement; prints the summary. Exit 130 if interrupted."""
     from energypred.generate import generate
-    from energypred.measurement.allocator import PADDED, env_ready
 
     opts = options_from_args(args)
-    if opts.allocator == PADDED and not env_ready() and getattr(args, "from_command_line",
-                                                                False):
-        restart_with_allocator_env()  # does not return; called as an API, configure warns
+    restart_for_allocator(opts.allocator, args)
     summary = generate(opts)
     print("\n".join(summary.lines()))
     return 130 if summary.stopped == "interrupted" else 0

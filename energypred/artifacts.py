@@ -119,15 +119,61 @@ def load(directory: str | Path) -> Predictor:
     return Predictor(models, meta, source=str(d))
 
 
-def default_path() -> Path:
-    """The shipped default predictor (inside the installed package)."""
-    return Path(__file__).resolve().parent / "default_model"
+#: the shipped predictors, one per machine state measured: ``energypred/shipped/<name>`` links to
+#: ``models/<name>``; ``energypred/default_model`` is the one used where none matches
+SHIPPED = "shipped"
+
+
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def shipped_paths() -> list[Path]:
+    """The shipped predictor directories, in name order."""
+    d = _package_dir() / SHIPPED
+    return sorted(p for p in d.iterdir() if (p / METADATA).is_file()) if d.is_dir() else []
+
+
+def matches_machine(hardware: dict[str, Any], here: dict[str, Any]) -> bool:
+    """Whether a predictor's data came from this machine: the same hardware id and the same
+    recorded CPU signature. A predictor without a recorded signature never matches (the
+    project's VMs share one hardware id across CPUs that differ 4x in speed)."""
+    return (bool(hardware.get("cpu_signature"))
+            and hardware.get("hardware_id") == here.get("hardware_id")
+            and hardware.get("cpu_signature") == here.get("cpu_signature"))
+
+
+def choose_default(candidates: list[tuple[Path, dict[str, Any]]], fallback: Path,
+                   here: dict[str, Any]) -> tuple[Path, str]:
+    """(predictor directory, why): the first candidate (directory, its metadata) measured on
+    this machine (:func:`matches_machine`), else ``fallback``."""
+    for path, meta in candidates:
+        if matches_machine(meta.get("hardware", {}), here):
+            return path, f"measured on this machine's CPU ({here['cpu_signature']})"
+    return fallback, "no shipped predictor recorded this machine's CPU; the general default"
+
+
+def default_path() -> tuple[Path, str]:
+    """The shipped predictor for this machine and why it was chosen (:func:`choose_default`)."""
+    from energypred.hardware import fingerprint
+
+    candidates = []
+    for path in shipped_paths():
+        try:
+            candidates.append((path, json.loads((path / METADATA).read_text())))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ArtifactError(f"shipped predictor {path} has unreadable metadata: {err}; "
+                                "reinstall energypred") from err
+    return choose_default(candidates, _package_dir() / "default_model", fingerprint())
 
 
 def load_default() -> Predictor:
-    """Load the shipped default predictor."""
-    path = default_path()
+    """Load the shipped predictor chosen for this machine (:func:`default_path`); its
+    ``source`` says which and why."""
+    path, why = default_path()
     if not (path / METADATA).is_file():
         raise ArtifactError(f"no default predictor at {path}; pass --predictor DIR "
                             "(create one with `energypred fit`)")
-    return load(path)
+    predictor = load(path)
+    predictor.source = f"{path.resolve().name} (shipped; {why})"
+    return predictor

@@ -43,9 +43,14 @@ from energypred.schema import EVICTED_LEAF
 DEFAULT_LLC_BYTES = 32 * 1024 * 1024
 
 
+def cached_bytes(weight_bytes: float, llc_bytes: int) -> float:
+    """Weight bytes of one layer that stay in the cache when it runs alone: min(w, LLC)."""
+    return min(float(weight_bytes), float(llc_bytes))
+
+
 def cached_weight_bytes(weight_bytes: Sequence[float], llc_bytes: int) -> float:
-    """Weight bytes that fit the cache when their layer runs alone: sum of min(w, LLC)."""
-    return float(sum(min(float(w), llc_bytes) for w in weight_bytes))
+    """Weight bytes that fit the cache when their layers run alone, summed (:func:`cached_bytes`)."""
+    return float(sum(cached_bytes(w, llc_bytes) for w in weight_bytes))
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class Context:
         """Per-layer context energy (J), one entry per leaf call with these weight bytes."""
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
-        return [k * min(float(w), self.llc_bytes) + c for w in weight_bytes]
+        return [k * cached_bytes(w, self.llc_bytes) + c for w in weight_bytes]
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able form for predictor metadata."""

@@ -34,7 +34,8 @@ def test_predict_builtin_with_the_shipped_predictor_prints_json() -> None:
     assert out["energy_j"] > 0 and out["energy_j_per_sample"] == out["energy_j"] / 2
     assert len(out["layers"]) == 40 and out["unsupported"] == []
     assert "estimate" in out["measurement_method"] or "rapl" in out["measurement_method"]
-    assert "allocator system" in out["measurement_method"]  # shipped data: glibc as it comes
+    assert "allocator" in out["measurement_method"]  # which allocator state the data had
+    assert "(shipped; " in out["predictor"]  # which shipped predictor, chosen for this CPU
 
 
 def test_predict_user_file_with_kwargs_reports_functional_work(tmp_path: Path,

@@ -53,3 +53,36 @@ def test_a_predictor_without_a_reference_timing_is_refused() -> None:
 def test_time_reference_gives_a_positive_time_and_a_fault_count() -> None:
     per_call_s, faults = time_reference(seconds=0.05, batch_s=0.01)
     assert per_call_s > 0 and faults >= 0
+
+
+def test_the_default_predictor_is_the_shipped_one_measured_on_this_cpu() -> None:
+    from pathlib import Path
+
+    from energypred.artifacts import choose_default, matches_machine
+
+    here = {"hardware_id": "h", "cpu_signature": "family 25 model 17 stepping 1"}
+    zen4 = (Path("zen4"), {"hardware": {"hardware_id": "h",
+                                        "cpu_signature": "family 25 model 17 stepping 1"}})
+    other_cpu = (Path("other"), {"hardware": {"hardware_id": "h",
+                                              "cpu_signature": "family 23 model 49 stepping 0"}})
+    unrecorded = (Path("old"), {"hardware": {"hardware_id": "h"}})
+    other_box = (Path("box"), {"hardware": {"hardware_id": "x",
+                                            "cpu_signature": "family 25 model 17 stepping 1"}})
+    fallback = Path("fallback")
+    assert choose_default([unrecorded, other_cpu, zen4], fallback, here)[0] == Path("zen4")
+    # nothing recorded this CPU: the general default, and the reason says so
+    path, why = choose_default([unrecorded, other_cpu, other_box], fallback, here)
+    assert path == fallback and "general default" in why
+    # a predictor that did not record a signature never matches, even on the same hardware id
+    assert not matches_machine(unrecorded[1]["hardware"], here)
+    assert not matches_machine(zen4[1]["hardware"], {"hardware_id": "h", "cpu_signature": None})
+
+
+def test_every_shipped_predictor_loads_and_the_default_names_itself() -> None:
+    from energypred.artifacts import load, load_default, shipped_paths
+
+    paths = shipped_paths()
+    assert len(paths) >= 2  # the general default and at least one machine-specific one
+    for p in paths:
+        assert load(p).models
+    assert "(shipped; " in load_default().source

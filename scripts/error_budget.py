@@ -1,0 +1,96 @@
+"""Where a whole-model error comes from: per-layer regressors or the network context.
+
+    python scripts/error_budget.py --data datasets/zen4-2c-padded [--drift-correct]
+
+For every whole-model row whose leaves were all measured, with its architecture held out
+(regressors and context refitted without any layer of it, as ``energypred evaluate`` does),
+the relative error of the prediction splits exactly into two parts::
+
+    (P + C - W) / W  =  (P - L) / W      +  (L + C - W) / W
+      whole error       leaf regressors      context (additivity with the fitted context)
+
+with W the measured whole, L the sum of its separately measured leaves, P the sum of the
+held-out per-leaf predictions for those same leaves and C the fitted context. The leaf part is
+split further by layer type, (P_t - L_t) / W. Prints the mean signed share of each part and
+the MAPE per (phase, architecture), in %. Energies are J per call of the steady windows, as
+``fit`` uses them: CodeCarbon estimates wherever the dataset says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from energypred.configs import ArchConfig
+from energypred.context import fit_context, llc_for
+from energypred.dataset import network_leaves, one_machine, read_dataset
+from energypred.drift import corrected
+from energypred.fitting import fit_models
+from energypred.measurement import workloads as wl
+from energypred.predictor import Predictor
+from energypred.windows import steady_state
+
+
+def budget(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
+    """One row per complete whole-model row: its error parts (fractions of the measured whole)
+    and, per layer type, ``leaf:<type>`` parts."""
+    llc = llc_for(df)
+    whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
+    leaves = network_leaves(df)
+    out = []
+    for arch, rows in whole.groupby("architecture"):
+        ctx = fit_context(df, llc, target, exclude_architectures=[str(arch)])
+        held = Predictor(fit_models(df, target, exclude_architectures=[str(arch)]),
+                         metadata={"context": ctx.to_dict()})
+        for _, row in rows.iterrows():
+            traced = wl.trace_arch(ArchConfig.from_json(row["config_json"]))
+            mine = leaves[(leaves["arch_hash"] == row["config_hash"])
+                          & (leaves["phase"] == row["phase"])]
+            if len(mine) != len(traced):
+                continue
+            pred, context = held.predict_network(mine, row["phase"])
+            w = float(row[target])
+            rec = {"phase": row["phase"], "architecture": arch,
+                   "total": (np.nansum(pred) + context.sum() - w) / w,
+                   "leaves": (np.nansum(pred) - mine[target].sum()) / w,
+                   "context": (mine[target].sum() + context.sum() - w) / w}
+            for lt, idx in mine.groupby("layer_type").groups.items():
+                pos = mine.index.get_indexer(idx)
+                rec[f"leaf:{lt}"] = (np.nansum(pred[pos]) - mine.loc[idx, target].sum()) / w
+            out.append(rec)
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    """Print the error budget (fractions shown as %)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--drift-correct", action="store_true",
+                    help="rescale rows by the reference workload near them, as fit can")
+    args = ap.parse_args()
+    df = steady_state(one_machine(read_dataset(args.data), where=str(args.data)))
+    df = corrected(df) if args.drift_correct else df
+    b = budget(df)
+    parts = ["total", "leaves", "context"] + sorted(c for c in b if c.startswith("leaf:"))
+    names = {p: p.replace("leaf:", "")[:9] for p in parts}
+    print(f"{args.data}{' (drift-corrected)' if args.drift_correct else ''}: {len(b)} whole "
+          f"models with every leaf measured, each architecture held out")
+    print(f"{'phase':<11}{'architecture':<13}{'n':>3}{'MAPE':>7}{'|leaves|':>9}{'|context|':>10}"
+          + "".join(f"{names[p]:>10}" for p in parts))
+    for keys, g in list(b.groupby(["phase", "architecture"])) + [
+            ((p, "ALL"), g) for p, g in b.groupby("phase")]:
+        print(f"{keys[0]:<11}{keys[1]:<13}{len(g):>3}{100 * g.total.abs().mean():>6.1f}%"
+              f"{100 * g.leaves.abs().mean():>8.1f}%{100 * g.context.abs().mean():>9.1f}%"
+              + "".join(f"{100 * g[p].mean():>+9.1f}%" if p in g else f"{'-':>10}"
+                        for p in parts))
+    print("MAPE = mean |total|; |leaves| = mean |leaves part| (the MAPE with a perfect context), "
+          "|context| = mean |context part| (the MAPE with perfect per-layer regressors); the "
+          "other columns are mean signed parts of the error, % of the measured whole: total = "
+          "leaves + context, leaves = sum over layer types (names cut to 9 characters)")
+
+
+if __name__ == "__main__":
+    main()

@@ -80,7 +80,9 @@ class Predictor:
             return "unknown"
         # predictors fitted before the allocator was recorded were all fitted on system rows
         alloc = self.metadata.get("allocator") or SYSTEM
-        return f"{self.metadata['measurement_method']}; allocator {describe(alloc)}"
+        drift = ("; energies drift-corrected to the machine's typical speed (the reference "
+                 "workload's median)" if self.metadata.get("drift_corrected") else "")
+        return f"{self.metadata['measurement_method']}; allocator {describe(alloc)}{drift}"
 
     @property
     def target(self) -> str:

@@ -139,3 +139,11 @@ def test_predict_warns_about_another_cpu_behind_the_same_name(fitted: Predictor)
         **hw, "cpu_signature": here.get("cpu_signature")}})
     r = predict("alexnet", (3, 64, 64), 1, predictor=same, kwargs={"width_mult": 0.25})
     assert not any("another CPU" in w for w in r.warnings)
+
+
+def test_the_method_line_says_when_energies_were_drift_corrected() -> None:
+    plain = Predictor({}, {"measurement_method": "codecarbon", "allocator": "padded"})
+    corrected = Predictor({}, {"measurement_method": "codecarbon", "allocator": "padded",
+                               "drift_corrected": True})
+    assert "drift-corrected" not in plain.method and "allocator padded" in plain.method
+    assert corrected.method.startswith(plain.method) and "drift-corrected" in corrected.method

@@ -175,7 +175,7 @@ def evicted_j_per_byte(df: pd.DataFrame, llc_bytes: int | None,
         alone[keys + [target]], on=keys, suffixes=("_evicted", "_alone"))
     out: dict[str, tuple[float, int]] = {}
     for phase, g in pairs.groupby("phase"):
-        cached = np.minimum(g["weight_elements"].to_numpy(float) * 4, llc)
+        cached = np.array([cached_bytes(w * 4, llc) for w in g["weight_elements"]], float)
         extra = (g[f"{target}_evicted"] - g[f"{target}_alone"]).to_numpy(float)
         out[str(phase)] = (_weighted_median(extra[cached > 0] / cached[cached > 0],
                                             cached[cached > 0]), len(g))

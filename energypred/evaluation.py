@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from energypred import features, theory
 from energypred.configs import ArchConfig
-from energypred.context import fit_context, llc_for
+from energypred.context import Context, fit_context, llc_for
 from energypred.dataset import network_leaves
 from energypred.fitting import fit_models
 from energypred.measurement import in_network
@@ -50,6 +50,19 @@ def predict_whole(predictor: Predictor, rows: pd.DataFrame, phase: str) -> tuple
     """(sum of per-leaf predictions + network context in J, leaves without a regressor)."""
     isolated, context = predictor.predict_network(rows, phase)
     return float(np.nansum(isolated) + np.sum(context)), int(np.isnan(isolated).sum())
+
+
+def held_out_predictor(df: pd.DataFrame, arch: str, llc: int, target: str = "energy_j",
+                       candidates: Sequence[str] | None = None, context: bool = True
+                       ) -> tuple[Predictor, Context]:
+    """(regressors and, if ``context``, network context refitted without any row of ``arch``;
+    that context, fitted either way): what predicts ``arch`` held out."""
+    ctx = fit_context(df, llc, target, exclude_architectures=[arch])
+    predictor = Predictor(fit_models(df, target, exclude_architectures=[arch],
+                                     candidates=candidates),
+                          metadata={"context": ctx.to_dict()} if context else {},
+                          source=f"refit without {arch}")
+    return predictor, ctx
 
 
 @dataclass
@@ -154,11 +167,7 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
     groups = list(whole.groupby("architecture"))
     for arch, rows in tqdm(groups, desc="refitting without each architecture", unit="arch",
                            disable=not progress, leave=False):
-        ctx = fit_context(df, llc, target, exclude_architectures=[str(arch)])
-        held_out = Predictor(fit_models(df, target, exclude_architectures=[str(arch)],
-                                        candidates=candidates),
-                             metadata={"context": ctx.to_dict()} if context else {},
-                             source=f"refit without {arch}")
+        held_out, ctx = held_out_predictor(df, str(arch), llc, target, candidates, context)
         for _, row in rows.iterrows():
             cfg = ArchConfig.from_json(row["config_json"])
             traced = wl.trace_arch(cfg)

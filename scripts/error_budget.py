@@ -25,12 +25,11 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
-from energypred.context import fit_context, llc_for
+from energypred.context import llc_for
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
-from energypred.fitting import fit_models
+from energypred.evaluation import held_out_predictor
 from energypred.measurement import workloads as wl
-from energypred.predictor import Predictor
 from energypred.windows import steady_state
 
 
@@ -42,9 +41,7 @@ def budget(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
     leaves = network_leaves(df)
     out = []
     for arch, rows in whole.groupby("architecture"):
-        ctx = fit_context(df, llc, target, exclude_architectures=[str(arch)])
-        held = Predictor(fit_models(df, target, exclude_architectures=[str(arch)]),
-                         metadata={"context": ctx.to_dict()})
+        held, _ = held_out_predictor(df, str(arch), llc, target)
         for _, row in rows.iterrows():
             traced = wl.trace_arch(ArchConfig.from_json(row["config_json"]))
             mine = leaves[(leaves["arch_hash"] == row["config_hash"])

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -135,22 +136,26 @@ def _upgrade(df: pd.DataFrame) -> pd.DataFrame:
     Version 1 measured every training layer with an input that requires grad, every whole
     network with one that does not, and each whole network once before its leaves. Versions 1
     and 2 measured with the C library's allocator as configured by default (``system``).
+    Before version 4 a bracketed whole network pooled two measurements, any other one.
     """
-    pre3 = df["schema_version"] < 3
-    if not pre3.any():
+    pre4 = df["schema_version"] < 4
+    if not pre4.any():
         return df
     df = df.copy()
-    df.loc[pre3 & df["allocator"].isna(), "allocator"] = SYSTEM_ALLOCATOR
     old = df["schema_version"] == 1
-    if not old.any():
-        return df
-    layer_like = df["row_kind"].isin(["layer", "arch_layer", "reference"])
-    grad = (df["phase"] == "training") & layer_like
-    df["input_requires_grad"] = df["input_requires_grad"].astype(object)
-    df.loc[old, "input_requires_grad"] = grad[old]
-    df["input_requires_grad"] = df["input_requires_grad"].astype("boolean")
-    whole = old & (df["row_kind"] == "architecture")
-    df.loc[whole, "arch_protocol"] = "whole_before_leaves"
+    if old.any():
+        layer_like = df["row_kind"].isin(["layer", "arch_layer", "reference"])
+        grad = (df["phase"] == "training") & layer_like
+        df["input_requires_grad"] = df["input_requires_grad"].astype(object)
+        df.loc[old, "input_requires_grad"] = grad[old]
+        df["input_requires_grad"] = df["input_requires_grad"].astype("boolean")
+        df.loc[old & (df["row_kind"] == "architecture"), "arch_protocol"] = "whole_before_leaves"
+    pre3 = df["schema_version"] < 3
+    df.loc[pre3 & df["allocator"].isna(), "allocator"] = SYSTEM_ALLOCATOR
+    whole = pre4 & (df["row_kind"] == "architecture") & df["whole_measurements"].isna()
+    df["whole_measurements"] = df["whole_measurements"].astype("Int64")
+    df.loc[whole, "whole_measurements"] = np.where(
+        df.loc[whole, "arch_protocol"] == "bracketed", 2, 1)
     return df
 
 

@@ -111,7 +111,8 @@ class Evaluation:
 
     def by_protocol(self) -> pd.DataFrame:
         """Per (phase, whole-model protocol): rows, held-out MAPE, additivity (mean |.|) and
-        the bracketed rows' mean |drift| between the two whole measurements (fractions)."""
+        the bracketed and interleaved rows' mean |drift| between the first and last whole
+        measurements (fractions)."""
         g = self.rows.assign(abs_additivity=self.rows["additivity"].abs(),
                              abs_drift=self.rows["bracket_drift"].abs())
         return g.groupby(["phase", "arch_protocol"]).agg(

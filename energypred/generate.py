@@ -9,10 +9,12 @@ share one stretch of the machine's state (its speed drifts by several percent ov
 
     whole network ═[R windows]═┐
     leaf 0 (alone, on the shape it sees inside; training: no input gradient, its input is data)
-    leaf 1 ... leaf L-1        │ (reference workload whenever it is due)
-    leaves whose weights fit   │ again, weights evicted before each call (copies called in
-    the cache                  │ turn; measurement/in_network.py): the network's conditions
-    whole network ═[R windows]═┴→ one row: mean of the 2R windows, bracket_drift = after/before - 1
+    leaf 1 ... leaf L-1        │ (reference workload whenever it is due; the whole network
+    leaves whose weights fit   │  again every ``whole_every_s``: bracket.py)
+    the cache                  │ again, weights evicted before each call (copies called in
+                               │ turn; measurement/in_network.py): the network's conditions
+    whole network ═[R windows]═┴→ one row: mean of every window of the whole network,
+                                  bracket_drift = last/first - 1
 
 A run interrupted inside a bracket writes the leaves it finished; the whole network is measured
 again, before and after the remaining leaves, when the run resumes.
@@ -36,7 +38,6 @@ import fcntl
 import json
 import logging
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -52,6 +53,7 @@ import psutil
 import torch
 
 from energypred import dataset, features, sampling
+from energypred.bracket import WholeNetwork
 from energypred.configs import ArchConfig, LayerConfig
 from energypred.errors import MeasurementError
 from energypred.hardware import fingerprint
@@ -60,7 +62,7 @@ from energypred.measurement import Meter, in_network, measure
 from energypred.measurement.allocator import PADDED, configure, env_ready
 from energypred.measurement.in_network import arch_leaves
 from energypred.measurement import workloads as wl
-from energypred.measurement.protocol import Measurement, combine, idle_power
+from energypred.measurement.protocol import Measurement, idle_power
 from energypred.schema import SCHEMA_VERSION
 from energypred.summary import RunSummary
 
@@ -91,6 +93,9 @@ class GenerateOptions:
     flush_rows: int = 64
     settle_s: float = 120.0
     evicted_leaves: bool = True
+    #: measure a whole network again between its leaves this often (bracket.py; 0: only
+    #: before and after them)
+    whole_every_s: float = 15.0
     #: refuse to resume when the reference reading is off the dataset's by more (0: no check)
     max_reference_shift: float = 0.25
     #: allocator state to measure in (measurement/allocator.py): padded | system
@@ -260,25 +265,31 @@ class Runner:
         """The whole network, each leaf alone on the shape it sees inside it, the leaves whose
         weights fit the cache once more with their weights evicted, the whole again.
 
-        The whole network's row (written last) is the mean of the two bracketing measurements,
-        so it and its leaves share the machine's state; ``bracket_drift`` says how far the
-        machine moved while the leaves ran.
+        The whole network's row (written last) pools its measurements before, between and
+        after the leaves (bracket.py), so it and its leaves share the machine's state;
+        ``bracket_drift`` says how far the machine moved while the leaves ran.
         """
         traced = wl.trace_arch(cfg)
         ctx = {"architecture": cfg.architecture, "width_mult": cfg.width_mult,
                "num_classes": cfg.num_classes}
-        whole: Any = None
+        whole: WholeNetwork | None = None
+        base: dict[str, Any] = {}
+        est: wl.Estimate | None = None
         if (cfg.config_hash(), phase) not in done:
             est = wl.estimate_arch(traced, phase, self.rates)
             macs = sum(r.counts.macs for r in traced if r.counts)
             out = traced[-1].output_shape
+            whole = WholeNetwork(lambda: self._measure(wl.build_arch(cfg), cfg.input_shape,
+                                                       phase, grad_input=False),
+                                 self.opts.whole_every_s)
             base = dict(row_kind="architecture", sampler="architecture", phase=phase,
                         sample_index=index, layer_type="architecture",
                         config_hash=cfg.config_hash(), config_json=_json(cfg.payload()),
                         est_memory_bytes=est.memory_bytes, est_call_s=est.call_s, macs=macs,
-                        input_requires_grad=False, arch_protocol="bracketed",
+                        input_requires_grad=False, arch_protocol=whole.protocol,
                         **features.shape_columns(cfg.input_shape, out), **ctx)
-            whole = self._bracket(base, est, cfg, phase)
+            if not self._guarded(base, est, whole.measure, "architecture", write_ok=False):
+                whole = None
         leaves = arch_leaves(cfg, traced, phase)
         # evicted-weight leaves only inside a bracket (they are compared with their own whole)
         # and at inference (see in_network's module doc)
@@ -289,40 +300,15 @@ class Runner:
                                    + [(lf, in_network.ROW_KIND, n) for lf, n in evicted]):
             if (leaf.config_hash(), phase) in done:
                 continue
+            if whole is not None:
+                whole.between()
             self.reference()
             self.run_layer(leaf, phase, "architecture", index, kind=kind, copies=copies,
                            extra={**ctx, "layer_index": leaf.context["layer_index"],
                                   "layer_name": leaf.context["layer_name"]})
-        if whole is not None:
-            whole()
-
-    def _bracket(self, base: dict[str, Any], est: wl.Estimate, cfg: ArchConfig,
-                 phase: str) -> Any:
-        """Measure the whole network now; returns the call that measures it again and writes
-        the combined row (or None when the guard skipped or the measurement failed)."""
-        first: list[Measurement] = []
-
-        def run_first() -> Measurement:
-            m = self._measure(wl.build_arch(cfg), cfg.input_shape, phase, grad_input=False)
-            first.append(m)
-            return m
-
-        if not self._guarded(base, est, run_first, "architecture", write_ok=False):
-            return None
-
-        def second() -> None:
-            def run_second() -> Measurement:
-                m = self._measure(wl.build_arch(cfg), cfg.input_shape, phase, grad_input=False)
-                return combine(first[0], m)
-
-            def drift(m: Measurement) -> dict[str, Any]:
-                before = first[0].energy_j
-                after = statistics.fmean(m.energy_j_repeats[first[0].repeats:])
-                return {"bracket_drift": after / before - 1}
-
-            self._guarded(base, est, run_second, "architecture", extra_of=drift)
-
-        return second
+        if whole is not None and est is not None:
+            self._guarded(base, est, whole.close, "architecture",
+                          extra_of=lambda _m: whole.columns())
 
     def _guarded(self, base: dict[str, Any], est: wl.Estimate, run: Any, group: str,
                  write_ok: bool = True, extra_of: Any = None) -> bool:

@@ -9,11 +9,14 @@ Row kinds:
     ``idle``             the idle baseline power at the start of a run.
 
 Architecture rows carry ``arch_protocol``: ``whole_before_leaves`` (schema 1: the whole network
-once, then its leaves) or ``bracketed`` (the whole network before and after its leaves, energy the
-mean of both, ``bracket_drift`` = after / before - 1), so both share the machine's state.
+once, then its leaves), ``bracketed`` (the whole network before and after its leaves, energy the
+mean of both, ``bracket_drift`` = after / before - 1), so both share the machine's state, or
+``interleaved`` (schema 4: also between the leaves every ``whole_every_s``; bracket.py), with
+``whole_measurements`` saying how many measurements the row pools.
 
 Schema history: version 2 added ``input_requires_grad``, ``arch_protocol`` and ``bracket_drift``;
-version 3 added ``allocator``, ``minor_faults_per_call`` and ``cpu_signature``. Older shards are
+version 3 added ``allocator``, ``minor_faults_per_call`` and ``cpu_signature``; version 4 added
+``whole_measurements`` (read as 2 for older bracketed rows, 1 for whole_before_leaves). Older shards are
 read with the values their runs implied (see ``dataset.read_dataset``): every run before
 version 3 measured with the ``system`` allocator.
 
@@ -27,9 +30,9 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION: int = 3
+SCHEMA_VERSION: int = 4
 #: versions ``read_dataset`` can read (older ones are upgraded on reading)
-READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3})
+READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3, 4})
 
 #: Row kind of a network's leaf measured with its weights evicted (measurement/in_network.py).
 EVICTED_LEAF = "arch_layer_evicted"
@@ -104,8 +107,11 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("window_s", _F, "mean window duration"),
     ("warmup_s", _F, "time spent in warm-up calls before the windows"),
     ("cpu_power_w", _F, "mean CPU power inside the windows"),
-    ("arch_protocol", _S, "architecture rows: whole_before_leaves | bracketed"),
-    ("bracket_drift", _F, "bracketed architecture rows: energy after / before its leaves - 1"),
+    ("arch_protocol", _S, "architecture rows: whole_before_leaves | bracketed | interleaved"),
+    ("bracket_drift", _F, "bracketed and interleaved architecture rows: energy of the last / "
+                          "first measurement of the whole - 1"),
+    ("whole_measurements", _I, "architecture rows: measurements of the whole network pooled "
+                               "(count; bracket.py)"),
     ("power_w", _F, "mean total power inside the windows"),
     ("minor_faults_per_call", _F, "minor page faults per call inside the windows (count)"),
     ("allocator", _S, "padded | system: the malloc state measured in (measurement/allocator.py)"),

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from energypred.dataset import ShardWriter, done_keys, read_dataset, shard_paths
@@ -177,3 +178,21 @@ def test_rows_before_schema_3_were_measured_with_the_system_allocator(tmp_path: 
     w.close()
     df = read_dataset(tmp_path).set_index("batch_size")
     assert df.loc[1, "allocator"] == "system" and df.loc[2, "allocator"] == "padded"
+
+
+def test_whole_networks_before_schema_4_pooled_two_measurements_if_bracketed(
+        tmp_path: Path) -> None:
+    w = ShardWriter(tmp_path, "s")
+    whole = {"row_kind": "architecture", "schema_version": 3}
+    w.append({**_row(1), **whole, "arch_protocol": "bracketed"})
+    w.append({**_row(2), **whole, "schema_version": 1})
+    w.append({**_row(3), **whole, "arch_protocol": "interleaved", "schema_version": 4,
+              "whole_measurements": 5})
+    w.append({**_row(4), "schema_version": 3})  # a layer row: no whole network to count
+    w.close()
+    df = read_dataset(tmp_path).set_index("config_hash")
+    assert df.loc["h1", "whole_measurements"] == 2
+    assert df.loc["h2", "arch_protocol"] == "whole_before_leaves"
+    assert df.loc["h2", "whole_measurements"] == 1
+    assert df.loc["h3", "whole_measurements"] == 5  # recorded: kept
+    assert pd.isna(df.loc["h4", "whole_measurements"])

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 import pyarrow.parquet as pq
 from conftest import ROOT, TINY, run_cli
 
@@ -136,8 +137,9 @@ def test_bad_arguments_give_one_line_errors(tmp_path: Path) -> None:
         assert lines[0].startswith("energypred: error:")
 
 
+@pytest.mark.parametrize("whole_every_s", [0.0, 1e-12])
 def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient(
-        tmp_path: Path) -> None:
+        tmp_path: Path, whole_every_s: float) -> None:
     from energypred.context import DEFAULT_LLC_BYTES
     from energypred.generate import GenerateOptions, generate
     from energypred.hardware import fingerprint
@@ -148,7 +150,7 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
     opts = GenerateOptions(out=tmp_path / "ds", layers=[], architectures=["alexnet"],
                            phases=["inference", "training"], samples=0, arch_samples=1,
                            window_s=0.01, repeats=2, max_call_s=5.0, settle_s=0.1,
-                           progress=False)
+                           progress=False, whole_every_s=whole_every_s)
     summary = generate(opts, FakeMeter())
     assert summary.failed == 0
     llc = int(fingerprint().get("llc_bytes") or DEFAULT_LLC_BYTES)
@@ -158,8 +160,15 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
         leaves = df[(df.row_kind == "arch_layer") & (df.phase == phase)]
         assert len(whole) == 1 and len(leaves) == 22  # AlexNet has 22 leaf calls
         row = whole.iloc[0]
-        assert row.status == "ok" and row.arch_protocol == "bracketed"
-        assert row.repeats == 4 and len(row.energy_j_repeats) == 4  # 2 windows before, 2 after
+        evicted = df[(df.row_kind == in_network.ROW_KIND) & (df.phase == phase)]
+        assert row.status == "ok"
+        if whole_every_s == 0:
+            assert row.arch_protocol == "bracketed" and row.whole_measurements == 2
+        else:  # always due: once before, then before every leaf, once after
+            assert row.arch_protocol == "interleaved"
+            assert row.whole_measurements == 1 + len(leaves) + len(evicted) + 1
+        # two windows per measurement
+        assert row.repeats == len(row.energy_j_repeats) == 2 * row.whole_measurements
         assert abs(row.bracket_drift) < 10 and not bool(row.input_requires_grad)
         assert row.timestamp >= leaves.timestamp.max()  # written after its last leaf
         grads = leaves.sort_values("layer_index").input_requires_grad.tolist()
@@ -169,7 +178,6 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
             assert not any(grads)
         # the leaves whose weights fit the cache, again with their weights evicted, inside the
         # bracket; the copy count is part of the configuration
-        evicted = df[(df.row_kind == in_network.ROW_KIND) & (df.phase == phase)]
         cfg = sample_architecture("alexnet", 0, 0)
         expected = in_network.evicted_leaves(
             in_network.arch_leaves(cfg, wl.trace_arch(cfg), phase), llc)

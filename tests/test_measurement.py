@@ -75,3 +75,19 @@ def test_combine_pools_the_windows_of_both_halves_of_a_bracket() -> None:
     assert c.energy_j_repeats == [1.0] * 3 + [1.2] * 3
     assert c.energy_cv == pytest.approx(0.0996, abs=1e-4)
     assert c.warmup_s == pytest.approx(0.04)
+
+
+def test_combine_pools_any_number_of_measurements() -> None:
+    from energypred.measurement.protocol import Measurement, combine
+
+    def m(e: list[float], warm: float) -> Measurement:
+        return Measurement(sum(e) / len(e), 0.2, 0.8, 0.0, 0.01, e, [0.01] * len(e), 0.0, 10,
+                           len(e), 0.1, warm, 8.0, 28.0)
+
+    # 1.0 J x 2, 2.0 J x 2, 3.0 J x 2 windows -> 2.0 J over six windows; warm-ups add up
+    c = combine(m([1.0] * 2, 0.01), m([2.0] * 2, 0.02), m([3.0] * 2, 0.03))
+    assert c.energy_j == pytest.approx(2.0) and c.repeats == 6
+    assert c.energy_j_repeats == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
+    assert c.warmup_s == pytest.approx(0.06)
+    with pytest.raises(ValueError):
+        combine()

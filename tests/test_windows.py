@@ -38,3 +38,18 @@ def test_steady_state_recomputes_energy_components_and_duration() -> None:
     assert out.energy_j[2] == 2.0 and np.isnan(out.energy_j[3])  # one window; not measured
     assert df.energy_j[0] == 21.0  # the input is not modified
     assert list(out.energy_j_repeats[0]) == [30.0, 16.0, 17.0]  # stored windows stay
+
+
+def test_steady_state_drops_the_first_window_of_each_pooled_measurement() -> None:
+    df = pd.DataFrame({
+        "energy_j": [9.0], "cpu_energy_j": [3.0], "ram_energy_j": [6.0],
+        "gpu_energy_j": [0.0], "duration_s": [0.3],
+        # an interleaved whole network: three measurements of two windows
+        "energy_j_repeats": [[20.0, 8.0, 18.0, 6.0, 16.0, 4.0]],
+        "duration_s_repeats": [[0.6, 0.2, 0.5, 0.2, 0.4, 0.2]],
+        "arch_protocol": ["interleaved"], "whole_measurements": [3],
+    })
+    # steady windows 8, 6, 4 -> 6.0 J; durations 0.2 s
+    out = steady_state(df)
+    assert out.energy_j[0] == pytest.approx(6.0) and out.duration_s[0] == pytest.approx(0.2)
+    assert out.cpu_energy_j[0] == pytest.approx(3.0 * 6.0 / 9.0)

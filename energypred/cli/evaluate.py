@@ -57,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {phase:<10} additivity with the network context added to the measured "
                   f"leaves (context fitted held out): |mean| "
                   f"{100 * r.additivity_context_mean_abs:.1f} %")
-    print("by whole-model protocol (bracketed = whole measured before and after its leaves):")
+    print("by whole-model protocol (bracketed = whole measured before and after its leaves; "
+          "interleaved = also between them, bracket.py):")
     for (phase, proto), r in ev.by_protocol().iterrows():
         drift = ("" if r.bracket_drift_mean_abs != r.bracket_drift_mean_abs else
-                 f", whole before vs after |drift| {100 * r.bracket_drift_mean_abs:.1f} %")
+                 f", whole first vs last |drift| {100 * r.bracket_drift_mean_abs:.1f} %")
         print(f"  {phase:<10}{proto:<20} n {int(r.n):>3}, MAPE held-out "
               f"{100 * r.mape_held_out:.1f} %, additivity |mean| "
               f"{100 * r.additivity_mean_abs:.1f} %{drift}")

@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip configurations estimated larger (default: half the free RAM)")
     p.add_argument("--reference-every-s", type=float, default=60.0,
                    help="measure the reference workload this often (s)")
+    p.add_argument("--whole-every-s", type=float, default=15.0,
+                   help="measure a whole network again between its leaves this often (s; "
+                        "default 15; 0: only before and after them)")
     p.add_argument("--settle-s", type=float, default=120.0,
                    help="at most this long running the reference until the machine is steady")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
@@ -100,6 +103,7 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         max_time_s=parse_duration(args.max_time) if args.max_time else None,
         max_memory_bytes=int(args.max_memory_gb * 1e9) if args.max_memory_gb else None,
         max_call_s=args.max_call_s, reference_every_s=args.reference_every_s,
+        whole_every_s=max(0.0, args.whole_every_s),
         threads=args.threads, progress=not args.no_progress,
         flush_rows=max(1, args.flush_rows), settle_s=max(0.0, args.settle_s),
         evicted_leaves=not args.no_evicted_leaves,

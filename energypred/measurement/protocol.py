@@ -125,27 +125,30 @@ def measure(step: Callable[[], object], meter: Meter, window_s: float = 0.5, rep
     )
 
 
-def combine(first: Measurement, second: Measurement) -> Measurement:
-    """One measurement from two of the same workload taken at different times (a bracket).
+def combine(*parts: Measurement) -> Measurement:
+    """One measurement from several of the same workload taken at different times (a whole
+    network around and between its leaves, ``bracket.py``).
 
-    Per-call energies and durations are the means over every window of both; the CV is taken
-    over all of them, so it includes the drift between the two.
+    Per-call energies and durations are the means over every window of every part; the CV is
+    taken over all of them, so it includes the drift between the parts.
     """
-    e = first.energy_j_repeats + second.energy_j_repeats
-    d = first.duration_s_repeats + second.duration_s_repeats
+    if not parts:
+        raise ValueError("combine needs at least one measurement")
+    e = [x for m in parts for x in m.energy_j_repeats]
+    d = [x for m in parts for x in m.duration_s_repeats]
     mean_e = statistics.fmean(e)
-    n = first.repeats + second.repeats
+    n = sum(m.repeats for m in parts)
 
     def avg(attr: str) -> float:
-        return (getattr(first, attr) * first.repeats + getattr(second, attr) * second.repeats) / n
+        return sum(getattr(m, attr) * m.repeats for m in parts) / n
 
     return Measurement(
         energy_j=mean_e, cpu_energy_j=avg("cpu_energy_j"), ram_energy_j=avg("ram_energy_j"),
         gpu_energy_j=avg("gpu_energy_j"), duration_s=statistics.fmean(d),
         energy_j_repeats=e, duration_s_repeats=d,
         energy_cv=statistics.stdev(e) / mean_e if len(e) > 1 and mean_e > 0 else 0.0,
-        calls_per_window=first.calls_per_window, repeats=n, window_s=avg("window_s"),
-        warmup_s=first.warmup_s + second.warmup_s, cpu_power_w=avg("cpu_power_w"),
+        calls_per_window=parts[0].calls_per_window, repeats=n, window_s=avg("window_s"),
+        warmup_s=sum(m.warmup_s for m in parts), cpu_power_w=avg("cpu_power_w"),
         power_w=avg("power_w"), minor_faults_per_call=avg("minor_faults_per_call"))
 
 

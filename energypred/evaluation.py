@@ -110,15 +110,18 @@ class Evaluation:
                                       leaves=("leaves_faults_per_call", "mean"))
 
     def by_protocol(self) -> pd.DataFrame:
-        """Per (phase, whole-model protocol): rows, held-out MAPE, additivity (mean |.|) and
-        the bracketed and interleaved rows' mean |drift| between the first and last whole
-        measurements (fractions)."""
+        """Per (phase, whole-model protocol, architecture, and ``ALL`` architectures): rows,
+        held-out MAPE, additivity (mean |.|) and the bracketed and interleaved rows' mean
+        |drift| between the first and last whole measurements (fractions)."""
         g = self.rows.assign(abs_additivity=self.rows["additivity"].abs(),
                              abs_drift=self.rows["bracket_drift"].abs())
-        return g.groupby(["phase", "arch_protocol"]).agg(
-            n=("measured_j", "size"), mape_held_out=("abs_err_held_out", "mean"),
-            additivity_mean_abs=("abs_additivity", "mean"),
-            bracket_drift_mean_abs=("abs_drift", "mean"))
+        aggs = dict(n=("measured_j", "size"), mape_held_out=("abs_err_held_out", "mean"),
+                    additivity_mean_abs=("abs_additivity", "mean"),
+                    bracket_drift_mean_abs=("abs_drift", "mean"))
+        per = g.groupby(["phase", "arch_protocol", "architecture"]).agg(**aggs)
+        overall = g.groupby(["phase", "arch_protocol"]).agg(**aggs)
+        overall.index = pd.MultiIndex.from_tuples([(p, q, "ALL") for p, q in overall.index])
+        return pd.concat([per, overall]).sort_index()
 
 
 def _evicted_additivity(mine: pd.DataFrame, cfg: ArchConfig, traced: list[TracedLayer],

@@ -170,23 +170,25 @@ class Runner:
         self.summary.inside_windows_s += m.windows_total_s
         return m
 
-    def baseline(self) -> None:
-        """Idle power, then the first reference reading."""
+    def baseline(self, expected_reference_j: float | None = None) -> None:
+        """Idle power, then the first reference reading; nothing is written unless the machine
+        is in the dataset's state (:meth:`check_state`), so a refused resume adds no rows."""
         r = idle_power(self.meter, max(0.5, self.opts.window_s))
         self.idle_power_w = r.energy_j / r.duration_s
-        self.writer.append(self._row(row_kind="idle", status="ok", sampler="reference",
-                                     phase="idle", layer_type="idle", energy_j=r.energy_j,
-                                     cpu_energy_j=r.cpu_energy_j, ram_energy_j=r.ram_energy_j,
-                                     gpu_energy_j=r.gpu_energy_j, duration_s=r.duration_s,
-                                     power_w=self.idle_power_w,
-                                     cpu_power_w=r.cpu_energy_j / r.duration_s,
-                                     config_hash="idle"))
+        idle = self._row(row_kind="idle", status="ok", sampler="reference", phase="idle",
+                         layer_type="idle", energy_j=r.energy_j, cpu_energy_j=r.cpu_energy_j,
+                         ram_energy_j=r.ram_energy_j, gpu_energy_j=r.gpu_energy_j,
+                         duration_s=r.duration_s, power_w=self.idle_power_w,
+                         cpu_power_w=r.cpu_energy_j / r.duration_s, config_hash="idle")
         self.summary.method = self.meter.methods.describe()
         self.summary.allocator = self.opts.allocator + (
             "" if self.opts.allocator != PADDED else
             " (MKL memory manager off)" if env_ready() else " (MKL memory manager on)")
         self.settle()
-        self.reference(force=True)
+        first = self._reference_row()
+        self.check_state(expected_reference_j)
+        self.writer.append(idle)
+        self.writer.append(first)
 
     def check_state(self, expected_j: float | None) -> None:
         """Refuse to add to a dataset measured in another machine state (module doc).
@@ -205,7 +207,7 @@ class Runner:
                 f"{ratio:.2f}x the {expected_j:.4g} J median of {self.opts.out}: this machine "
                 f"is not in the state the dataset was measured in (another host, or load); "
                 f"wait for a quiet machine, or generate into a new --out "
-                f"(--max-reference-shift 0 measures anyway)")
+                f"(--max-reference-shift 0 measures anyway); nothing was written")
 
     def settle(self) -> None:
         """Run the reference until two readings agree within 3 % (at most ``settle_s``).
@@ -223,23 +225,25 @@ class Runner:
                 previous = e
         self.summary.settle_s = time.monotonic() - t0
 
-    def reference(self, force: bool = False) -> None:
-        """Measure the reference workload if it is due."""
-        now = time.monotonic()
-        if not force and now - self.last_ref < self.opts.reference_every_s:
-            return
+    def reference(self) -> None:
+        """Measure the reference workload and write its row, if it is due."""
+        if time.monotonic() - self.last_ref >= self.opts.reference_every_s:
+            self.writer.append(self._reference_row())
+
+    def _reference_row(self) -> dict[str, Any]:
+        """Measure the reference workload now; returns its row (J per call)."""
         cfg = wl.REFERENCE
         out, counts = wl.layer_counts(cfg)
         self.ref = self._measure(wl.build_layer(cfg), cfg.input_shape, "inference", False)
         self.last_ref = time.monotonic()
         self.summary.reference_j.append(self.ref.energy_j)
-        self.writer.append(self._row(
+        return self._row(
             row_kind="reference", status="ok", sampler="reference", phase="inference",
             input_requires_grad=False,
             layer_type=cfg.layer_type, config_hash=cfg.config_hash(),
             config_json=_json(cfg.payload()),
             **features.layer_columns(cfg.params, cfg.input_shape, out, counts),
-            **self._measurement_cols(self.ref)))
+            **self._measurement_cols(self.ref))
 
     def run_layer(self, cfg: LayerConfig, phase: str, sampler: str, index: int,
                   kind: str = "layer", extra: dict[str, Any] | None = None,
@@ -380,8 +384,7 @@ def generate(opts: GenerateOptions, meter: Meter | None = None) -> RunSummary:
     with machine_lock():
         runner = Runner(opts, meter or CodeCarbonMeter(), writer, summary)
         try:
-            runner.baseline()
-            runner.check_state(dataset.reference_median(existing))
+            runner.baseline(dataset.reference_median(existing))
             _loop(runner, todo, done, opts, t_start, summary)
         except KeyboardInterrupt:
             summary.stopped = "interrupted"

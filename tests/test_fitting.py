@@ -60,6 +60,25 @@ def test_whole_model_evaluation_holds_architectures_out(data: pd.DataFrame,
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_errors_by_protocol_are_given_per_architecture_and_overall() -> None:
+    from energypred.evaluation import Evaluation
+
+    rows = pd.DataFrame({
+        "phase": ["inference"] * 4, "architecture": ["alexnet", "alexnet", "vgg11", "vgg11"],
+        "arch_protocol": ["bracketed", "interleaved", "interleaved", "interleaved"],
+        "measured_j": [1.0, 1.0, 2.0, 2.0], "abs_err_held_out": [0.20, 0.04, 0.02, 0.06],
+        "additivity": [-0.1, 0.1, -0.3, 0.1], "bracket_drift": [0.3, -0.1, 0.1, np.nan]})
+    t = Evaluation(rows).by_protocol()
+    # interleaved, all architectures: n 3, MAPE (4 + 2 + 6) / 3 = 4 %, additivity
+    # (10 + 30 + 10) / 3 = 16.7 %, |drift| over the two rows that have one (10 + 10) / 2
+    r = t.loc[("inference", "interleaved", "ALL")]
+    assert r.n == 3 and r.mape_held_out == pytest.approx(0.04)
+    assert r.additivity_mean_abs == pytest.approx(0.5 / 3)
+    assert r.bracket_drift_mean_abs == pytest.approx(0.1)
+    assert t.loc[("inference", "bracketed", "alexnet")].mape_held_out == pytest.approx(0.20)
+    assert t.loc[("inference", "interleaved", "vgg11")].n == 2
+
+
 def test_save_load_round_trip_gives_identical_predictions(fitted: Predictor, data: pd.DataFrame,
                                                           tmp_path: Path) -> None:
     artifacts.save(fitted, tmp_path / "p", extra={"hardware": {}})

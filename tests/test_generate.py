@@ -111,11 +111,14 @@ def test_resume_in_another_machine_state_is_refused(tmp_path: Path) -> None:
         df.loc[ref, "energy_j"] = df.loc[ref, "energy_j"] / 10
         pq.write_table(pa.Table.from_pandas(df, schema=pq.read_schema(shard)), shard)
     layers_before = int((read_dataset(out).row_kind == "layer").sum())
+    shards_before = shard_paths(out)
     res = run_cli(*base, "--samples", "2", "--max-reference-shift", "0.5")
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert "the reference workload costs" in lines[0] and "not in the state" in lines[0]
     assert int((read_dataset(out).row_kind == "layer").sum()) == layers_before  # none measured
+    # not even the refused run's idle and reference rows: the dataset is as it was
+    assert shard_paths(out) == shards_before and "nothing was written" in lines[0]
     # turned off, the same resume measures
     assert run_cli(*base, "--samples", "2").returncode == 0
 

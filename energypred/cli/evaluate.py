@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
                   f"{100 * r.additivity_context_mean_abs:.1f} %")
     print("by whole-model protocol (bracketed = whole measured before and after its leaves; "
           "interleaved = also between them, bracket.py):")
-    for (phase, proto), r in ev.by_protocol().iterrows():
+    for (phase, proto, arch), r in ev.by_protocol().iterrows():
         drift = ("" if r.bracket_drift_mean_abs != r.bracket_drift_mean_abs else
                  f", whole first vs last |drift| {100 * r.bracket_drift_mean_abs:.1f} %")
-        print(f"  {phase:<10}{proto:<20} n {int(r.n):>3}, MAPE held-out "
+        print(f"  {phase:<10}{proto:<20}{arch:<9} n {int(r.n):>3}, MAPE held-out "
               f"{100 * r.mape_held_out:.1f} %, additivity |mean| "
               f"{100 * r.additivity_mean_abs:.1f} %{drift}")
     for phase, r in ev.faults().iterrows():

@@ -312,7 +312,13 @@ class Runner:
                                   "layer_name": leaf.context["layer_name"]})
         if whole is not None and est is not None:
             self._guarded(base, est, whole.close, "architecture",
-                          extra_of=lambda _m: whole.columns())
+                          extra_of=lambda _m: self._bracket_columns(whole))
+
+    def _bracket_columns(self, whole: WholeNetwork) -> dict[str, Any]:
+        cols = whole.columns()
+        self.summary.whole_measurements.append(cols["whole_measurements"])
+        self.summary.bracket_drift.append(cols["bracket_drift"])
+        return cols
 
     def _guarded(self, base: dict[str, Any], est: wl.Estimate, run: Any, group: str,
                  write_ok: bool = True, extra_of: Any = None) -> bool:

@@ -28,6 +28,9 @@ class RunSummary:
     allocator: str = ""
     #: minor page faults per call of every measured configuration (counts)
     faults_per_call: list[float] = field(default_factory=list)
+    #: per whole network measured: measurements pooled (count), last / first - 1 (fraction)
+    whole_measurements: list[int] = field(default_factory=list)
+    bracket_drift: list[float] = field(default_factory=list)
 
     @property
     def median_cv(self) -> dict[str, float]:
@@ -63,6 +66,13 @@ class RunSummary:
         for k, v in self.median_cv.items():
             out.append(f"  median repeat CV {k:<18} {100 * v:5.2f} %  "
                        f"(n={len(self.cv_by_type[k])})")
+        if self.whole_measurements:
+            drift = [abs(d) for d in self.bracket_drift if d == d]
+            out.append(f"  whole networks: {len(self.whole_measurements)}, median "
+                       f"{statistics.median(self.whole_measurements):.0f} measurements each; "
+                       f"first vs last measurement |drift| "
+                       f"{100 * statistics.fmean(drift) if drift else float('nan'):.1f} % "
+                       f"mean")
         if self.drift is not None:
             p90, full = self.drift
             out.append(f"  reference drift over the run: {100 * p90:.1f} % (5th-95th "

@@ -1,6 +1,7 @@
 """Where a whole-model error comes from: per-layer regressors or the network context.
 
     python scripts/error_budget.py --data datasets/zen4-2c-padded [--drift-correct]
+                                   [--protocol interleaved]
 
 For every whole-model row whose leaves were all measured, with its architecture held out
 (regressors and context refitted without any layer of it, as ``energypred evaluate`` does),
@@ -33,11 +34,15 @@ from energypred.measurement import workloads as wl
 from energypred.windows import steady_state
 
 
-def budget(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
-    """One row per complete whole-model row: its error parts (fractions of the measured whole)
-    and, per layer type, ``leaf:<type>`` parts."""
+def budget(df: pd.DataFrame, target: str = "energy_j", protocol: str | None = None
+           ) -> pd.DataFrame:
+    """One row per complete whole-model row (of ``protocol`` only, if given; the regressors
+    are fitted on every row): its error parts (fractions of the measured whole) and, per layer
+    type, ``leaf:<type>`` parts."""
     llc = llc_for(df)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
+    if protocol is not None:
+        whole = whole[whole["arch_protocol"] == protocol]
     leaves = network_leaves(df)
     out = []
     for arch, rows in whole.groupby("architecture"):
@@ -67,14 +72,20 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--drift-correct", action="store_true",
                     help="rescale rows by the reference workload near them, as fit can")
+    ap.add_argument("--protocol", default=None,
+                    help="only whole networks measured so (bracketed, interleaved)")
     args = ap.parse_args()
     df = steady_state(one_machine(read_dataset(args.data), where=str(args.data)))
     df = corrected(df) if args.drift_correct else df
-    b = budget(df)
+    b = budget(df, protocol=args.protocol)
+    if b.empty:
+        raise SystemExit(f"no complete whole-model rows in {args.data}"
+                         + (f" measured {args.protocol}" if args.protocol else ""))
     parts = ["total", "leaves", "context"] + sorted(c for c in b if c.startswith("leaf:"))
     names = {p: p.replace("leaf:", "")[:9] for p in parts}
     print(f"{args.data}{' (drift-corrected)' if args.drift_correct else ''}: {len(b)} whole "
-          f"models with every leaf measured, each architecture held out")
+          f"models{' measured ' + args.protocol if args.protocol else ''} with every leaf "
+          f"measured, each architecture held out")
     print(f"{'phase':<11}{'architecture':<13}{'n':>3}{'MAPE':>7}{'|leaves|':>9}{'|context|':>10}"
           + "".join(f"{names[p]:>10}" for p in parts))
     for keys, g in list(b.groupby(["phase", "architecture"])) + [

@@ -156,6 +156,8 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
                            progress=False, whole_every_s=whole_every_s)
     summary = generate(opts, FakeMeter())
     assert summary.failed == 0
+    assert len(summary.whole_measurements) == 2  # one whole network per phase
+    assert any(line.startswith("  whole networks: 2, median") for line in summary.lines())
     llc = int(fingerprint().get("llc_bytes") or DEFAULT_LLC_BYTES)
     df = read_dataset(opts.out)
     for phase in ("inference", "training"):

@@ -49,7 +49,8 @@ def cached_bytes(weight_bytes: float, llc_bytes: int) -> float:
 
 
 def cached_weight_bytes(weight_bytes: Sequence[float], llc_bytes: int) -> float:
-    """Weight bytes that fit the cache when their layers run alone, summed (:func:`cached_bytes`)."""
+    """Weight bytes that fit the cache when their layers run alone, summed
+    (:func:`cached_bytes`)."""
     return float(sum(cached_bytes(w, llc_bytes) for w in weight_bytes))
 
 

@@ -16,9 +16,9 @@ mean of both, ``bracket_drift`` = after / before - 1), so both share the machine
 
 Schema history: version 2 added ``input_requires_grad``, ``arch_protocol`` and ``bracket_drift``;
 version 3 added ``allocator``, ``minor_faults_per_call`` and ``cpu_signature``; version 4 added
-``whole_measurements`` (read as 2 for older bracketed rows, 1 for whole_before_leaves). Older shards are
-read with the values their runs implied (see ``dataset.read_dataset``): every run before
-version 3 measured with the ``system`` allocator.
+``whole_measurements`` (read as 2 for older bracketed rows, 1 for whole_before_leaves). Older
+shards are read with the values their runs implied (see ``dataset.read_dataset``): every run
+before version 3 measured with the ``system`` allocator.
 
 Status: ``ok`` (measured), ``skipped`` (budget guard, with ``error`` saying why) or ``failed``
 (the measurement raised; ``error`` holds the message). Energy columns are per call, in joules.

@@ -11,9 +11,9 @@ a training run repeats its step thousands of times, so its energy is the later w
 :func:`steady_state` recomputes every row from its stored windows (``energy_j_repeats``,
 ``duration_s_repeats``) without the first window of each measurement (each of the
 ``whole_measurements`` pooled in a whole network's row, bracket.py), where at least one window
-is left. Component energies (CPU, RAM, GPU) are scaled by the same factor as the total; the stored windows stay as measured. Effect on
-the shipped data, whole models with architectures held out: training MAPE 12.9 -> 11.4 %,
-inference 8.1 -> 8.1 %.
+is left. Component energies (CPU, RAM, GPU) are scaled by the same factor as the total; the
+stored windows stay as measured. Effect on the shipped data, whole models with architectures
+held out: training MAPE 12.9 -> 11.4 %, inference 8.1 -> 8.1 %.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ import pandas as pd
 _COMPONENTS = ("cpu_energy_j", "ram_energy_j", "gpu_energy_j")
 
 
-def _parts(row_windows: int, protocol: object, measurements: object) -> int:
-    """Number of equal measurements pooled in one row: ``whole_measurements`` where the row
-    records it (schema 4), 2 for an older bracketed whole network, else 1."""
-    k = int(measurements) if measurements is not None and pd.notna(measurements) else (
-        2 if protocol == "bracketed" else 1)
+def _parts(row_windows: int, measurements: object) -> int:
+    """Number of equal measurements pooled in one row: its ``whole_measurements`` (filled for
+    rows older than schema 4 by ``dataset.read_dataset``), else 1."""
+    k = int(measurements) if measurements is not None and pd.notna(measurements) else 1
     return k if k > 1 and row_windows % k == 0 and row_windows >= 2 * k else 1
 
 
@@ -46,18 +45,16 @@ def steady_state(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     if "energy_j_repeats" not in out or out.empty:
         return out
-    protocol = out.get("arch_protocol", pd.Series(None, index=out.index, dtype=object))
     pooled = out.get("whole_measurements", pd.Series(None, index=out.index, dtype=object))
     energy = out["energy_j"].to_numpy(float).copy()
     duration = out["duration_s"].to_numpy(float).copy()
     factor = np.ones(len(out))
-    for i, (e_w, d_w, proto, k_w) in enumerate(zip(out["energy_j_repeats"],
-                                                    out["duration_s_repeats"], protocol, pooled,
-                                                    strict=True)):
+    for i, (e_w, d_w, k_w) in enumerate(zip(out["energy_j_repeats"],
+                                             out["duration_s_repeats"], pooled, strict=True)):
         if not (np.isfinite(energy[i]) and energy[i] > 0) or not hasattr(e_w, "__len__") \
                 or len(e_w) < 2:
             continue
-        k = _parts(len(e_w), proto, k_w)
+        k = _parts(len(e_w), k_w)
         new_e = float(np.mean(steady_windows(e_w, k)))
         factor[i] = new_e / energy[i]
         energy[i] = new_e

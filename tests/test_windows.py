@@ -27,6 +27,7 @@ def test_steady_state_recomputes_energy_components_and_duration() -> None:
                              None],
         "duration_s_repeats": [[1.0, 0.5, 0.6], [0.6, 0.5, 0.4, 0.6, 0.5, 0.4], [0.1], None],
         "arch_protocol": [None, "bracketed", None, None],
+        "whole_measurements": [None, 2, None, None],  # as read_dataset fills older rows
     })
     out = steady_state(df)
     # row 0: (16 + 17) / 2 = 16.5 J, factor 16.5 / 21; duration (0.5 + 0.6) / 2 = 0.55 s

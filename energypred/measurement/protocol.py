@@ -130,7 +130,8 @@ def combine(*parts: Measurement) -> Measurement:
     network around and between its leaves, ``bracket.py``).
 
     Per-call energies and durations are the means over every window of every part; the CV is
-    taken over all of them, so it includes the drift between the parts.
+    taken over all of them, so it includes the drift between the parts. ``calls_per_window``
+    is the first part's (each part calibrates its own).
     """
     if not parts:
         raise ValueError("combine needs at least one measurement")

@@ -30,7 +30,11 @@ from energypred.fitting import LayerModel
 from energypred.predictor import Predictor
 from energypred.schema import SCHEMA_VERSION
 
-FORMAT_VERSION = 1
+#: 2: the network context may price streamed weights (``context.j_per_stream_byte``), which
+#: an energypred reading format 1 would silently drop
+FORMAT_VERSION = 2
+#: formats this version reads (a format-1 predictor has no streamed term and needs none)
+READABLE_FORMATS = (1, 2)
 METADATA = "metadata.json"
 ESTIMATORS = "estimators.skops"
 #: Functions and classes a predictor may reference besides scikit-learn's: target and feature
@@ -90,9 +94,10 @@ def load(directory: str | Path) -> Predictor:
         meta = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ArtifactError(f"{meta_path} is not valid JSON: {err}") from err
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_FORMATS:
         raise ArtifactError(f"{d} has artifact format {meta.get('format_version')}, this "
-                            f"energypred reads format {FORMAT_VERSION}; refit with `energypred fit`")
+                            f"energypred reads formats {READABLE_FORMATS}; refit with "
+                            "`energypred fit`")
     saved = str(meta.get("sklearn_version", "?"))
     if _minor(saved) != _minor(sklearn.__version__):
         raise ArtifactError(f"{d} was fitted with scikit-learn {saved}, this is "

@@ -2,26 +2,35 @@
 
 A layer measured alone is called over and over, so its weights stay in the last-level cache
 when they fit; inside a network every other layer's weights and activations pass through the
-cache between two calls, so each layer's weights come back from memory on every pass. Measured
-on the shipped dataset: small networks (batch 1) cost 35-55 % more whole than the sum of their
-separately measured leaves, about 1-1.6 nJ per weight byte that fits in the cache (fitted on
-the 5,590-row dataset: 1.06 nJ/B at inference, 1.07 nJ/B in training; training showed none
-before its whole networks were measured bracketing their leaves).
+cache between two calls, so each layer's weights come back from memory on every pass. That
+part is priced by one coefficient per cached weight byte, fitted on whole networks (0.68 nJ/B
+at inference on the Zen 4 VM's 13,540 rows, 1.06 nJ/B on the 5,590-row EPYC dataset).
+
+``stream=True`` prices it leaf by leaf instead, from the leaves measured with their weights
+evicted (``energypred.streaming``: ``max(alone, k × weight bytes)``, so only memory-bound leaves
+pay). Measured held out on the Zen 4 VM's 13,540 rows (``scripts/context_terms.py``), it is
+worse than the per-byte coefficient: inference MAPE 8.5 % against 7.3 % (AlexNet 11.1 against
+9.1 %), mean signed -4.2 % against -1.8 %. The evicted-weight leaves show why: convolutions
+cost a median 1.01x evicted, yet 0.13-0.76 nJ per weight byte more, so re-reading weights costs
+even where compute should hide it (an added cost, not a roofline's maximum), and leaves in
+network conditions still add up to 7.3 % less than their network (10.7 % alone): cold
+activations cost too, which a whole-network fit catches and a leaf protocol does not.
 
 Beside the weights, every leaf call costs a little more inside than alone, whatever its
 weights: its input and output buffers are cold (written by another layer, or evicted since the
 last pass), and the network runs its glue between leaves (``flatten``, views, the module
 calls). Timing each leaf inside AlexNet (``scripts/leaf_times_in_network.py``) put 0.13 ms of
 the first convolution's 0.24 ms on its cold input, and 0.22 ms of the 5.08 ms pass between
-leaves. The second term prices that per leaf call.
+leaves. The per-leaf term prices that.
 
 The correction, per layer and phase::
 
     context J = k_byte × min(weight bytes, LLC) + k_leaf
+    context J = streamed J + k_leaf                          (stream=True, evicted leaves)
 
-with ``k_byte, k_leaf >= 0`` fitted by non-negative least squares on relative error, on
-whole-model rows against the sum of their own measured leaves (so it never sees a predictor's
-errors), only on the architectures it is allowed to see.
+``k_byte, k_leaf >= 0`` are fitted by non-negative least squares on relative error, on
+whole-model rows against the sum of their own measured leaves (with the streamed J added, if
+any), so they never see a predictor's errors, and only on the architectures they may see.
 """
 
 from __future__ import annotations
@@ -37,10 +46,10 @@ from scipy.optimize import nnls
 from energypred.configs import ArchConfig
 from energypred.dataset import network_leaves
 from energypred.errors import ConfigError
+from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
 from energypred.measurement import workloads as wl
-from energypred.schema import EVICTED_LEAF
-
-DEFAULT_LLC_BYTES = 32 * 1024 * 1024
+from energypred.streaming import (coefficient, evicted_pairs, fit_stream, in_range,
+                                  streamed_j)
 
 
 def cached_bytes(weight_bytes: float, llc_bytes: int) -> float:
@@ -56,39 +65,56 @@ def cached_weight_bytes(weight_bytes: Sequence[float], llc_bytes: int) -> float:
 
 @dataclass(frozen=True)
 class Context:
-    """Fitted context coefficients per phase: J per cached weight byte, J per leaf call."""
+    """Fitted context coefficients per phase: J per cached weight byte, J per leaf call, and
+    J per streamed weight byte per layer type (``energypred.streaming``)."""
 
     llc_bytes: int
     j_per_byte: dict[str, float]
     n_rows: dict[str, int]
     j_per_leaf: dict[str, float] = field(default_factory=dict)
+    j_per_stream_byte: dict[str, dict[str, float]] = field(default_factory=dict)
+    n_stream_pairs: dict[str, int] = field(default_factory=dict)
 
-    def energy_j(self, weight_bytes: Sequence[float], phase: str) -> list[float]:
-        """Per-layer context energy (J), one entry per leaf call with these weight bytes."""
+    def energy_j(self, weight_bytes: Sequence[float], phase: str,
+                 layer_types: Sequence[str] | None = None,
+                 alone_j: Sequence[float] | None = None) -> list[float]:
+        """Per-layer context energy (J), one entry per leaf call with these weight bytes.
+
+        The streamed part needs each leaf's layer type and J per call alone (predicted, or
+        measured); without them only the byte and leaf terms are applied.
+        """
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
-        return [k * cached_bytes(w, self.llc_bytes) + c for w in weight_bytes]
+        out = [k * cached_bytes(w, self.llc_bytes) + c for w in weight_bytes]
+        ks = self.j_per_stream_byte.get(phase)
+        if ks and layer_types is not None and alone_j is not None:
+            out = [o + streamed_j(coefficient(ks, lt), w, a, self.llc_bytes)
+                   for o, w, lt, a in zip(out, weight_bytes, layer_types, alone_j, strict=True)]
+        return out
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able form for predictor metadata."""
         return {"llc_bytes": self.llc_bytes, "j_per_byte": self.j_per_byte,
-                "j_per_leaf": self.j_per_leaf, "n_rows": self.n_rows}
+                "j_per_leaf": self.j_per_leaf, "n_rows": self.n_rows,
+                "j_per_stream_byte": self.j_per_stream_byte,
+                "n_stream_pairs": self.n_stream_pairs}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Context:
         """Inverse of :meth:`to_dict`; an absent entry means no correction (predictors fitted
-        before the per-leaf term have none)."""
+        before the per-leaf or streamed terms have none)."""
         if not d:
             return cls(DEFAULT_LLC_BYTES, {}, {})
         return cls(int(d["llc_bytes"]), {k: float(v) for k, v in d["j_per_byte"].items()},
                    {k: int(v) for k, v in d.get("n_rows", {}).items()},
-                   {k: float(v) for k, v in d.get("j_per_leaf", {}).items()})
+                   {k: float(v) for k, v in d.get("j_per_leaf", {}).items()},
+                   {p: {lt: float(v) for lt, v in ks.items()}
+                    for p, ks in d.get("j_per_stream_byte", {}).items()},
+                   {k: int(v) for k, v in d.get("n_stream_pairs", {}).items()})
 
 
 def llc_for(df: pd.DataFrame) -> int:
     """LLC size for a dataset: this machine's if the data was measured here, else 32 MiB."""
-    from energypred.hardware import fingerprint
-
     here = fingerprint()
     ids = set(df.get("hardware_id", pd.Series(dtype=object)).dropna())
     if ids == {here["hardware_id"]} and here.get("llc_bytes"):
@@ -102,24 +128,34 @@ TERMS = ("bytes", "leaf")
 
 def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j",
                 exclude_architectures: Sequence[str] = (),
-                terms: Sequence[str] = TERMS) -> Context:
-    """Fit ``k_byte, k_leaf >= 0`` per phase (module doc): whole - sum of measured leaves ≈
-    k_byte × cached weight bytes + k_leaf × leaf calls.
+                terms: Sequence[str] = TERMS, stream: bool = False) -> Context:
+    """Fit the context per phase (module doc): first the streaming coefficients on the leaves
+    measured with evicted weights (if ``stream`` and there are any), then ``k_byte, k_leaf >=
+    0`` so that whole - (sum of measured leaves + their streamed J) ≈ k_byte × cached weight
+    bytes + k_leaf × leaf calls. In a phase with streaming coefficients ``k_byte`` is 0: the
+    streamed J replaces it.
 
     Non-negative least squares on relative error (each row weighted by 1 / whole); rows whose
     leaves are not all measured are skipped. ``terms`` leaves a term out (its coefficient 0),
-    e.g. ``("bytes",)`` for the weights-only model of earlier predictors.
+    e.g. ``("bytes",)`` for the weights-only model of earlier predictors; ``stream=False``
+    gives the model before streaming.
     """
     unknown = set(terms) - set(TERMS)
     if unknown or not terms:
         raise ConfigError(f"context terms must be a non-empty subset of {TERMS}, got {terms}")
     llc = int(llc_bytes or DEFAULT_LLC_BYTES)
+    pairs = evicted_pairs(df, target, exclude_architectures) if stream else None
+    per_stream = fit_stream(pairs, llc) if pairs is not None else {}
     ok = df[df["status"] == "ok"]
     whole = ok[ok["row_kind"] == "architecture"]
     if exclude_architectures:
         whole = whole[~whole["architecture"].isin(list(exclude_architectures))]
     leaves = network_leaves(df)
-    sums = leaves.groupby(["arch_hash", "phase"])[target].agg(["sum", "size"])
+    leaves["_in_network"] = leaves[target].astype(float) + [
+        streamed_j(coefficient(per_stream.get(p, {}), lt), 4 * float(w), float(e), llc)
+        for p, lt, w, e in zip(leaves["phase"], leaves["layer_type"],
+                               leaves["weight_elements"].fillna(0), leaves[target], strict=True)]
+    sums = leaves.groupby(["arch_hash", "phase"])["_in_network"].agg(["sum", "size"])
     xs: dict[str, list[tuple[float, float, float, float]]] = {}
     for _, row in whole.iterrows():
         key = (row["config_hash"], row["phase"])
@@ -136,10 +172,14 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
     per_leaf: dict[str, float] = {}
     for phase, vals in xs.items():
         cached, calls, gap, y = (np.array(v) for v in zip(*vals, strict=True))
-        use = np.array([t in terms for t in TERMS], dtype=float)  # a left-out column is 0
+        use = np.array([t in terms and not (t == "bytes" and phase in per_stream)
+                        for t in TERMS], dtype=float)  # a left-out column is 0
         per_byte[phase], per_leaf[phase] = _nnls(
             np.column_stack([cached, calls]) * use / y[:, None], gap / y)
-    return Context(llc, per_byte, {p: len(v) for p, v in xs.items()}, per_leaf)
+    n_pairs = ({str(p): int(sum(in_range(w, llc) for w in g["weight_bytes"]))
+                for p, g in pairs.groupby("phase")} if pairs is not None else {})
+    return Context(llc, per_byte, {p: len(v) for p, v in xs.items()}, per_leaf, per_stream,
+                   n_pairs)
 
 
 def _nnls(X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -152,41 +192,18 @@ def _nnls(X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(k[0]), float(k[1])
 
 
-def evicted_j_per_byte(df: pd.DataFrame, llc_bytes: int | None,
-                       target: str = "energy_j") -> dict[str, tuple[float, int]]:
-    """The context measured leaf by leaf: per phase, (median over leaf pairs of (evicted -
-    alone) J per cached weight byte, weighted by the cached bytes; number of pairs), over the
-    leaves measured both alone and with their weights evicted (``arch_layer_evicted``, same
-    variant and layer index).
-
-    A weighted median, not a ratio of sums: on the Zen 4 VM a few leaves measured alone ran
-    up to 2.7x slow, and their pairs turned the ratio of sums over 394 pairs negative
-    (-0.004 nJ/B) while the median Linear leaf cost 1.25x evicted. An independent check of
-    the ``k_byte`` that :func:`fit_context` fits on whole networks.
-    """
-    llc = int(llc_bytes or DEFAULT_LLC_BYTES)
-    ok = df[df["status"] == "ok"]
-    evicted = network_leaves(ok, evicted=True)
-    evicted = evicted[evicted["row_kind"] == EVICTED_LEAF]
-    if evicted.empty:
-        return {}
-    alone = network_leaves(ok)
-    keys = ["arch_hash", "phase", "layer_index"]
-    pairs = evicted[keys + [target, "weight_elements"]].merge(
-        alone[keys + [target]], on=keys, suffixes=("_evicted", "_alone"))
-    out: dict[str, tuple[float, int]] = {}
-    for phase, g in pairs.groupby("phase"):
-        cached = np.array([cached_bytes(w * 4, llc) for w in g["weight_elements"]], float)
-        extra = (g[f"{target}_evicted"] - g[f"{target}_alone"]).to_numpy(float)
-        out[str(phase)] = (_weighted_median(extra[cached > 0] / cached[cached > 0],
-                                            cached[cached > 0]), len(g))
+def context_lines(ctx: Context) -> list[str]:
+    """One line per phase describing the fitted context, coefficients in nJ/B and mJ per call."""
+    out = []
+    for phase in sorted(set(ctx.j_per_byte) | set(ctx.j_per_stream_byte)):
+        ks = ctx.j_per_stream_byte.get(phase)
+        weights = (
+            "weights streamed from memory at " + ", ".join(
+                f"{lt} {1e9 * k:.3f}" for lt, k in sorted(ks.items())) + " nJ/B (max(alone, k x "
+            f"weight bytes), fitted on {ctx.n_stream_pairs.get(phase, 0)} evicted-weight leaves)"
+            if ks else f"{1e9 * ctx.j_per_byte.get(phase, 0.0):.3f} nJ per cached weight byte")
+        out.append(f"network context ({phase}): {weights} + "
+                   f"{1e3 * ctx.j_per_leaf.get(phase, 0.0):.3f} mJ per leaf call (LLC "
+                   f"{ctx.llc_bytes / 2**20:.0f} MiB, fitted on {ctx.n_rows.get(phase, 0)} whole "
+                   "models)")
     return out
-
-
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    """The value at which the cumulative weight first reaches half the total (NaN if none)."""
-    if len(values) == 0:
-        return float("nan")
-    order = np.argsort(values)
-    cum = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cum, cum[-1] / 2)])

@@ -52,6 +52,17 @@ def predict_whole(predictor: Predictor, rows: pd.DataFrame, phase: str) -> tuple
     return float(np.nansum(isolated) + np.sum(context)), int(np.isnan(isolated).sum())
 
 
+def measured_context_j(ctx: Context, leaves: pd.DataFrame, target: str = "energy_j"
+                       ) -> np.ndarray:
+    """J of the network context per measured leaf of one network (``network_leaves`` rows of
+    one phase), its streamed part priced from their measured J alone."""
+    if leaves.empty:
+        return np.zeros(0)
+    weight_bytes = leaves["weight_elements"].astype(float).fillna(0.0) * 4
+    return np.array(ctx.energy_j(list(weight_bytes), str(leaves["phase"].iloc[0]),
+                                 list(leaves["layer_type"]), list(leaves[target].astype(float))))
+
+
 def held_out_predictor(df: pd.DataFrame, arch: str, llc: int, target: str = "energy_j",
                        candidates: Sequence[str] | None = None, context: bool = True
                        ) -> tuple[Predictor, Context]:
@@ -183,9 +194,7 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
             additivity = (mine[target].sum() / measured - 1 if len(mine) == len(traced)
                           else np.nan)
             # the measured leaves plus the context term fitted without this architecture
-            context_j = float(np.sum(ctx.energy_j(
-                [r.counts.weight_elements * 4 if r.counts else 0 for r in traced],
-                row["phase"]))) if context else 0.0
+            context_j = measured_context_j(ctx, mine, target).sum() if context else 0.0
             additivity_context = ((mine[target].sum() + context_j) / measured - 1
                                   if len(mine) == len(traced) else np.nan)
             additivity_evicted = _evicted_additivity(

@@ -12,6 +12,9 @@ from typing import Any
 import psutil
 import torch
 
+#: the last-level cache assumed where the machine's cannot be read, bytes
+DEFAULT_LLC_BYTES = 32 * 1024 * 1024
+
 
 def _cpu_model() -> str:
     try:

@@ -50,12 +50,14 @@ class Predictor:
         return Context.from_dict(self.metadata.get("context"))
 
     def predict_network(self, rows: pd.DataFrame, phase: str) -> tuple[np.ndarray, np.ndarray]:
-        """(isolated J, network-context J) per row of the leaf calls of one network."""
+        """(isolated J, network-context J) per row of the leaf calls of one network; the
+        context's streamed part is priced from the isolated J (``energypred.streaming``)."""
         isolated = self.predict_rows(rows, phase)
         if rows.empty:
             return isolated, np.zeros(0)
         weight_bytes = rows["weight_elements"].astype(float).fillna(0.0) * 4
-        return isolated, np.array(self.context.energy_j(list(weight_bytes), phase))
+        return isolated, np.array(self.context.energy_j(
+            list(weight_bytes), phase, list(rows["layer_type"]), list(isolated)))
 
     def out_of_range(self, rows: pd.DataFrame, phase: str, tolerance: float = 0.05
                      ) -> list[tuple[int, str]]:

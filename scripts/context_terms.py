@@ -1,13 +1,15 @@
 """Whole-model error with each network-context model, every architecture held out.
 
-    python scripts/context_terms.py --data datasets/epyc-2c
+    python scripts/context_terms.py --data datasets/zen4-2c-padded [--drift-correct]
 
 The per-layer regressors are refitted once without each architecture (as ``energypred
-evaluate`` does); then each context model (none; weight bytes only, as predictors before
-this version; a cost per leaf call only; both) is fitted without that architecture too and added
-to the held-out sum. Prints MAPE and mean signed error per (phase, architecture), and the
-additivity of the measured leaves with each context added. Energies are the steady windows,
-as ``fit`` uses them; they are CodeCarbon estimates wherever the dataset says so.
+evaluate`` does); then each context model is fitted without that architecture too and added to
+the held-out per-leaf predictions: none; weight bytes only (predictors before the per-leaf
+term); a cost per leaf call only; both (the default); and streamed weights
+(``energypred.streaming``, fitted on the evicted-weight leaves) with the per-leaf cost. Prints MAPE and mean signed error per (phase,
+architecture), and the additivity of the measured leaves with each context added (streamed
+part priced from the measured leaves). Energies are the steady windows, as ``fit`` uses them:
+CodeCarbon estimates wherever the dataset says so.
 """
 
 from __future__ import annotations
@@ -19,14 +21,47 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
-from energypred.context import fit_context, llc_for
+from energypred.context import TERMS, fit_context, llc_for
 from energypred.dataset import network_leaves, one_machine, read_dataset
-from energypred.evaluation import evaluate
+from energypred.drift import corrected
+from energypred.evaluation import held_out_predictor, leaf_rows, measured_context_j
 from energypred.measurement import workloads as wl
 from energypred.windows import steady_state
 
-MODELS: dict[str, tuple[str, ...]] = {"none": (), "bytes": ("bytes",), "leaf": ("leaf",),
-                                      "bytes+leaf": ("bytes", "leaf")}
+#: name -> (terms, stream); None: no context
+MODELS: dict[str, tuple[tuple[str, ...], bool] | None] = {
+    "none": None, "bytes": (("bytes",), False), "leaf": (("leaf",), False),
+    "bytes+leaf": (TERMS, False), "stream+leaf": (TERMS, True)}
+
+
+def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
+    """One row per (context model, whole-model row): held-out error and additivity with it."""
+    llc = llc_for(df)
+    whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
+    leaves = network_leaves(df)
+    out = []
+    for arch, rows in whole.groupby("architecture"):
+        held, _ = held_out_predictor(df, str(arch), llc, target, context=False)
+        contexts = {name: fit_context(df, llc, target, [str(arch)], m[0], stream=m[1])
+                    for name, m in MODELS.items() if m is not None}
+        for _, r in rows.iterrows():
+            lr = leaf_rows(wl.trace_arch(ArchConfig.from_json(r["config_json"])))
+            iso = held.predict_rows(lr, r["phase"])
+            mine = leaves[(leaves["arch_hash"] == r["config_hash"])
+                          & (leaves["phase"] == r["phase"])]
+            complete = len(mine) == len(lr)
+            w = float(r[target])
+            for name in MODELS:
+                ctx = contexts.get(name)
+                extra = (np.sum(ctx.energy_j(list(lr["weight_elements"].astype(float) * 4),
+                                             r["phase"], list(lr["layer_type"]), list(iso)))
+                         if ctx is not None else 0.0)
+                measured = (mine[target].sum() + (measured_context_j(ctx, mine, target).sum()
+                                                  if ctx is not None else 0.0))
+                out.append({"model": name, "phase": r["phase"], "architecture": arch,
+                            "err": (np.nansum(iso) + extra) / w - 1,
+                            "additivity": measured / w - 1 if complete else np.nan})
+    return pd.DataFrame(out)
 
 
 def main() -> None:
@@ -34,40 +69,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--all-windows", action="store_true", help="do not drop the first window")
+    ap.add_argument("--drift-correct", action="store_true",
+                    help="rescale rows by the reference workload near them, as fit can")
     args = ap.parse_args()
     df = one_machine(read_dataset(args.data), where=str(args.data))
     df = df if args.all_windows else steady_state(df)
-    llc = llc_for(df)
-    rows = evaluate(df, context=False, progress=True).rows
-    configs = df.drop_duplicates("config_hash").set_index("config_hash")["config_json"]
-    weights = {h: [r.counts.weight_elements * 4 if r.counts else 0
-                   for r in wl.trace_arch(ArchConfig.from_json(configs[h]))]
-               for h in rows["config_hash"].unique()}
-    leaves = network_leaves(df).groupby(["arch_hash", "phase"])["energy_j"].agg(["sum", "size"])
-    out = []
-    for name, terms in MODELS.items():
-        for arch in rows["architecture"].unique():
-            ctx = (fit_context(df, llc, exclude_architectures=[arch], terms=terms) if terms
-                   else None)
-            for _, r in rows[rows["architecture"] == arch].iterrows():
-                extra = (float(np.sum(ctx.energy_j(weights[r.config_hash], r.phase)))
-                         if ctx is not None else 0.0)
-                key = (r.config_hash, r.phase)
-                complete = key in leaves.index and leaves.loc[key, "size"] == len(
-                    weights[r.config_hash])
-                leaf_sum = float(leaves.loc[key, "sum"]) if complete else np.nan
-                out.append({"model": name, "phase": r.phase, "architecture": arch,
-                            "err": (r.predicted_held_out_j + extra) / r.measured_j - 1,
-                            "additivity": (leaf_sum + extra) / r.measured_j - 1})
-    res = pd.DataFrame(out)
-    print(f"{args.data}: {len(rows)} whole-model rows; LLC {llc / 2**20:.0f} MiB")
-    print(f"{'context':<12}{'phase':<11}" + "".join(f"{a:>17}" for a in
-                                                    sorted(rows.architecture.unique()))
+    df = corrected(df) if args.drift_correct else df
+    res = compare(df)
+    archs = sorted(res.architecture.unique())
+    print(f"{args.data}{' (drift-corrected)' if args.drift_correct else ''}: "
+          f"{len(res) // len(MODELS)} whole-model rows; LLC {llc_for(df) / 2**20:.0f} MiB")
+    print(f"{'context':<13}{'phase':<11}" + "".join(f"{a:>17}" for a in archs)
           + f"{'ALL':>17}{'additivity |mean|':>19}")
     for (name, phase), g in res.groupby(["model", "phase"], sort=False):
         cells = [f"{100 * a.err.abs().mean():6.1f} ({100 * a.err.mean():+5.1f})"
                  for _, a in sorted(g.groupby("architecture"))]
-        print(f"{name:<12}{phase:<11}" + "".join(f"{c:>17}" for c in cells)
+        print(f"{name:<13}{phase:<11}" + "".join(f"{c:>17}" for c in cells)
               + f"{100 * g.err.abs().mean():>9.1f} ({100 * g.err.mean():+5.1f})"
               + f"{100 * g.additivity.abs().mean():>18.1f}%")
     print("cells: MAPE % (mean signed error %), whole models held out by architecture")

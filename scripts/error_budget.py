@@ -7,12 +7,13 @@ For every whole-model row whose leaves were all measured, with its architecture 
 (regressors and context refitted without any layer of it, as ``energypred evaluate`` does),
 the relative error of the prediction splits exactly into two parts::
 
-    (P + C - W) / W  =  (P - L) / W      +  (L + C - W) / W
-      whole error       leaf regressors      context (additivity with the fitted context)
+    (P + C(P) - W) / W  =  (P + C(P) - L - C(L)) / W  +  (L + C(L) - W) / W
+       whole error            leaf regressors              context (additivity with it)
 
 with W the measured whole, L the sum of its separately measured leaves, P the sum of the
-held-out per-leaf predictions for those same leaves and C the fitted context. The leaf part is
-split further by layer type, (P_t - L_t) / W. Prints the mean signed share of each part and
+held-out per-leaf predictions for those same leaves and C the fitted context (its streamed
+part priced from the leaves' J alone: predicted in C(P), measured in C(L)). The leaf part is
+split further by layer type (the same difference over its leaves). Prints the mean signed share of each part and
 the MAPE per (phase, architecture), in %. Energies are J per call of the steady windows, as
 ``fit`` uses them: CodeCarbon estimates wherever the dataset says so.
 """
@@ -29,7 +30,7 @@ from energypred.configs import ArchConfig
 from energypred.context import llc_for
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
-from energypred.evaluation import held_out_predictor
+from energypred.evaluation import held_out_predictor, measured_context_j
 from energypred.measurement import workloads as wl
 from energypred.windows import steady_state
 
@@ -54,14 +55,18 @@ def budget(df: pd.DataFrame, target: str = "energy_j", protocol: str | None = No
             if len(mine) != len(traced):
                 continue
             pred, context = held.predict_network(mine, row["phase"])
+            # the context over the measured leaves (its streamed part priced from them)
+            measured_context = measured_context_j(held.context, mine, target)
             w = float(row[target])
+            priced = np.nan_to_num(pred) + context  # each leaf in the network, as predicted
+            measured = mine[target].to_numpy(float) + measured_context
             rec = {"phase": row["phase"], "architecture": arch,
-                   "total": (np.nansum(pred) + context.sum() - w) / w,
-                   "leaves": (np.nansum(pred) - mine[target].sum()) / w,
-                   "context": (mine[target].sum() + context.sum() - w) / w}
+                   "total": (priced.sum() - w) / w,
+                   "leaves": (priced.sum() - measured.sum()) / w,
+                   "context": (measured.sum() - w) / w}
             for lt, idx in mine.groupby("layer_type").groups.items():
                 pos = mine.index.get_indexer(idx)
-                rec[f"leaf:{lt}"] = (np.nansum(pred[pos]) - mine.loc[idx, target].sum()) / w
+                rec[f"leaf:{lt}"] = (priced[pos].sum() - measured[pos].sum()) / w
             out.append(rec)
     return pd.DataFrame(out)
 

@@ -36,11 +36,14 @@ def _layer_row(cfg: object, phase: str, kind: str, **extra: object) -> dict[str,
 
 def dataset(n: int = 30, archs: tuple[str, ...] = ("alexnet", "vgg11"),
             phases: tuple[str, ...] = ("inference",),
-            evicted_j_per_byte: float = 0.0) -> pd.DataFrame:
+            evicted_j_per_byte: float = 0.0, stream_j_per_byte: float = 0.0,
+            leaf_j: float = 0.0) -> pd.DataFrame:
     """Random layers (realistic sampler) + a few architecture variants, whole and by leaf.
 
     ``evicted_j_per_byte > 0`` adds the leaves measured with evicted weights (32 MiB LLC),
-    each costing that much per weight byte more than alone, and adds the same to the whole.
+    each costing that much per weight byte more than alone, and adds the same to the whole;
+    ``stream_j_per_byte > 0`` adds them costing max(alone, k × weight bytes) instead (the
+    roofline of ``energypred.streaming``). ``leaf_j`` adds that much per leaf call to the whole.
     """
     rows = []
     for phase in phases:
@@ -61,11 +64,13 @@ def dataset(n: int = 30, archs: tuple[str, ...] = ("alexnet", "vgg11"),
                                       layer_index=leaf.context["layer_index"])
                            for leaf, _ in in_network.evicted_leaves(
                                arch_leaves(cfg, wl.trace_arch(cfg), phase), 32 * 1024 * 1024)
-                           ] if evicted_j_per_byte > 0 else []
-                extra = 0.0
+                           ] if evicted_j_per_byte > 0 or stream_j_per_byte > 0 else []
+                extra = leaf_j * len(leaves)
                 for r in evicted:
-                    r["energy_j"] += evicted_j_per_byte * 4 * r["weight_elements"]
-                    extra += evicted_j_per_byte * 4 * r["weight_elements"]
+                    alone = float(r["energy_j"])
+                    w = 4 * r["weight_elements"]
+                    r["energy_j"] = max(alone + evicted_j_per_byte * w, stream_j_per_byte * w)
+                    extra += r["energy_j"] - alone
                 rows += evicted
                 rows.append({"row_kind": "architecture", "status": "ok", "phase": phase,
                              "layer_type": "architecture", "architecture": arch,

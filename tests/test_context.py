@@ -89,12 +89,3 @@ def test_evaluate_adds_the_held_out_context_to_the_measured_leaves() -> None:
     assert (ev.rows.additivity < -0.01).all()  # the leaves alone miss the context
     assert np.allclose(ev.rows.additivity_context, 0.0, atol=1e-6)
     assert ev.summary().loc[("inference", "ALL"), "additivity_context_mean_abs"] < 1e-6
-
-
-def test_weighted_median_by_hand() -> None:
-    from energypred.context import _weighted_median
-
-    # values 1, 2, 100 with weights 1, 3, 1: half of 5 is reached at 2 (cumulative 1, 4, 5);
-    # a ratio of sums would be (1 + 6 + 100) / 5 = 21.4, pulled by the one outlier
-    assert _weighted_median(np.array([100.0, 1.0, 2.0]), np.array([1.0, 1.0, 3.0])) == 2.0
-    assert np.isnan(_weighted_median(np.array([]), np.array([])))

@@ -101,6 +101,9 @@ def test_tampered_or_incompatible_artifacts_are_refused(fitted: Predictor, tmp_p
     (d / artifacts.METADATA).write_text(json.dumps({**meta, "format_version": 99}))
     with pytest.raises(ArtifactError, match="format 99"):
         artifacts.load(d)
+    # format 1 (before streamed weights; the shipped epyc-2c) still loads
+    (d / artifacts.METADATA).write_text(json.dumps({**meta, "format_version": 1}))
+    assert artifacts.load(d).models.keys() == fitted.models.keys()
     (d / artifacts.METADATA).write_text(json.dumps({**meta, "sklearn_version": "0.1.0"}))
     with pytest.raises(ArtifactError, match="scikit-learn 0.1.0"):
         artifacts.load(d)

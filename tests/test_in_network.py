@@ -8,7 +8,7 @@ from synthetic import dataset
 from torch import nn
 
 from energypred.configs import ArchConfig
-from energypred.context import evicted_j_per_byte
+from energypred.streaming import evicted_j_per_byte
 from energypred.evaluation import evaluate
 from energypred.measurement import in_network
 from energypred.measurement import workloads as wl

@@ -6,12 +6,13 @@ import argparse
 from pathlib import Path
 
 from energypred import artifacts
-from energypred.context import evicted_j_per_byte, llc_for
 from energypred.cli.fit import add_hardware_argument
+from energypred.context import context_lines, llc_for
 from energypred.dataset import one_allocator, one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import evaluate
 from energypred.plots import evaluation_plot
+from energypred.streaming import evicted_j_per_byte
 from energypred.windows import steady_state
 
 
@@ -78,13 +79,12 @@ def run(args: argparse.Namespace) -> int:
                   f"in network conditions |mean| {100 * r.evicted_mean_abs:.1f} % "
                   f"(signed {100 * r.evicted_mean:+.1f} %)")
     measured_k = evicted_j_per_byte(df, llc_for(df), given.target)
-    fitted_k = given.context.j_per_byte
+    ctx = given.context
     for phase, (k, n) in sorted(measured_k.items()):
         print(f"  {phase:<10} weights re-read, leaf by leaf (evicted - alone, median of {n} "
-              f"leaves weighted by cached bytes): {1e9 * k:.3f} nJ per cached weight byte; "
-              f"fitted on whole networks: "
-              f"{1e9 * fitted_k.get(phase, 0.0):.3f} nJ/B (+ "
-              f"{1e3 * given.context.j_per_leaf.get(phase, 0.0):.3f} mJ per leaf call)")
+              f"leaves weighted by cached bytes): {1e9 * k:.3f} nJ per cached weight byte")
+    for line in context_lines(ctx):
+        print(f"  predictor's {line}")
     print("ranking the whole models (Spearman correlation with the measurements) and error:")
     for (phase, arch), r in s.iterrows():
         if arch != "ALL":

@@ -11,7 +11,7 @@ import pandas as pd
 
 from energypred import artifacts
 from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset, shifted_runs
-from energypred.context import fit_context, llc_for
+from energypred.context import context_lines, fit_context, llc_for
 from energypred.machine_check import reference_metadata
 from energypred.drift import corrected
 from energypred.fitting import fit_models
@@ -109,10 +109,8 @@ def run(args: argparse.Namespace) -> int:
                                        "rows": int(len(df)),
                                        "hardware_id": args.hardware_id})
     print("\n".join(format_scores(predictor)))
-    for phase, k in sorted(ctx.j_per_byte.items()):
-        print(f"network context ({phase}): {k * 1e9:.3f} nJ per cached weight byte + "
-              f"{ctx.j_per_leaf.get(phase, 0.0) * 1e3:.3f} mJ per leaf call "
-              f"(LLC {ctx.llc_bytes / 2**20:.0f} MiB, fitted on {ctx.n_rows[phase]} whole models)")
+    for line in context_lines(ctx):
+        print(line)
     artifacts.save(predictor, args.out)
     print(f"saved predictor to {args.out} (target {args.target}; energy from "
           f"{predictor.method})")

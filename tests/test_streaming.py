@@ -7,8 +7,13 @@ import pandas as pd
 import pytest
 from synthetic import dataset
 
+from energypred.configs import ArchConfig
 from energypred.context import Context, context_lines, fit_context
-from energypred.evaluation import evaluate
+from energypred.dataset import network_leaves
+from energypred.evaluation import leaf_rows, measured_context_j, predict_whole
+from energypred.fitting import fit_models
+from energypred.measurement import workloads as wl
+from energypred.predictor import Predictor
 from energypred.streaming import (GRID_J_PER_BYTE, MIN_PAIRS, POOLED, best_k, coefficient,
                                   evicted_pairs, fit_stream, streamed_j)
 
@@ -70,16 +75,25 @@ def test_fit_context_recovers_streaming_and_the_leaf_term() -> None:
     df = dataset(n=2, archs=("alexnet", "vgg11", "vgg13"), stream_j_per_byte=K, leaf_j=2e-3)
     pairs = evicted_pairs(df)
     assert (pairs["evicted_j"] > pairs["alone_j"]).any()
-    ctx = fit_context(df, LLC)
+    ctx = fit_context(df, LLC, stream=True)
     assert ctx.j_per_stream_byte["inference"]["linear"] == K
     assert ctx.j_per_byte["inference"] == 0.0  # streaming replaces the per-byte term
     assert ctx.j_per_leaf["inference"] == pytest.approx(2e-3, rel=1e-6)
-    old = fit_context(df, LLC, stream=False)  # the model before streaming
+    old = fit_context(df, LLC)  # the default: no streaming
     assert old.j_per_stream_byte == {} and old.j_per_byte["inference"] > 0
-    ev = evaluate(df)  # regressors and context refitted without each architecture
-    assert np.allclose(ev.rows.additivity_context, 0.0, atol=1e-6)
-    assert (ev.rows.additivity < -0.01).all()  # the leaves alone miss streaming and calls
-    assert (ev.rows.abs_err_held_out < 0.05).all()  # as test_fitting: the law is additive
+    # every whole = its measured leaves + their context (streamed part from the leaves' J),
+    # and the predictor prices it from its own per-leaf predictions the same way
+    predictor = Predictor(fit_models(df), metadata={"context": ctx.to_dict()})
+    leaves = network_leaves(df)
+    for _, w in df[df.row_kind == "architecture"].iterrows():
+        mine = leaves[leaves.arch_hash == w.config_hash]
+        assert mine.energy_j.sum() < 0.99 * w.energy_j  # alone they miss the context
+        measured = mine.energy_j.sum() + measured_context_j(ctx, mine).sum()
+        assert measured == pytest.approx(w.energy_j, rel=1e-6)
+        rows = leaf_rows(wl.trace_arch(ArchConfig.from_json(w.config_json)))
+        # exact: the regressors recover the law (the per-byte context misses these by up to 11 %)
+        assert predict_whole(predictor, rows, "inference")[0] == pytest.approx(w.energy_j,
+                                                                               rel=1e-3)
 
 
 def test_weighted_median_by_hand() -> None:

@@ -92,6 +92,14 @@ class Context:
                    for o, w, lt, a in zip(out, weight_bytes, layer_types, alone_j, strict=True)]
         return out
 
+    def rows_energy_j(self, rows: pd.DataFrame, phase: str, alone_j: Sequence[float]
+                      ) -> np.ndarray:
+        """:meth:`energy_j` of leaf calls in the dataset's column layout (``weight_elements``,
+        float32, and ``layer_type``), given each one's J per call alone."""
+        weight_bytes = rows["weight_elements"].astype(float).fillna(0.0) * 4
+        return np.array(self.energy_j(list(weight_bytes), phase, list(rows["layer_type"]),
+                                      [float(a) for a in alone_j]))
+
     def to_dict(self) -> dict[str, object]:
         """JSON-able form for predictor metadata."""
         return {"llc_bytes": self.llc_bytes, "j_per_byte": self.j_per_byte,

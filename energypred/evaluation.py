@@ -58,9 +58,7 @@ def measured_context_j(ctx: Context, leaves: pd.DataFrame, target: str = "energy
     one phase), its streamed part priced from their measured J alone."""
     if leaves.empty:
         return np.zeros(0)
-    weight_bytes = leaves["weight_elements"].astype(float).fillna(0.0) * 4
-    return np.array(ctx.energy_j(list(weight_bytes), str(leaves["phase"].iloc[0]),
-                                 list(leaves["layer_type"]), list(leaves[target].astype(float))))
+    return ctx.rows_energy_j(leaves, str(leaves["phase"].iloc[0]), leaves[target])
 
 
 def held_out_predictor(df: pd.DataFrame, arch: str, llc: int, target: str = "energy_j",

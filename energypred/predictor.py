@@ -55,9 +55,7 @@ class Predictor:
         isolated = self.predict_rows(rows, phase)
         if rows.empty:
             return isolated, np.zeros(0)
-        weight_bytes = rows["weight_elements"].astype(float).fillna(0.0) * 4
-        return isolated, np.array(self.context.energy_j(
-            list(weight_bytes), phase, list(rows["layer_type"]), list(isolated)))
+        return isolated, self.context.rows_energy_j(rows, phase, isolated)
 
     def out_of_range(self, rows: pd.DataFrame, phase: str, tolerance: float = 0.05
                      ) -> list[tuple[int, str]]:

@@ -53,9 +53,7 @@ def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
             w = float(r[target])
             for name in MODELS:
                 ctx = contexts.get(name)
-                extra = (np.sum(ctx.energy_j(list(lr["weight_elements"].astype(float) * 4),
-                                             r["phase"], list(lr["layer_type"]), list(iso)))
-                         if ctx is not None else 0.0)
+                extra = ctx.rows_energy_j(lr, r["phase"], iso).sum() if ctx is not None else 0.0
                 measured = (mine[target].sum() + (measured_context_j(ctx, mine, target).sum()
                                                   if ctx is not None else 0.0))
                 out.append({"model": name, "phase": r["phase"], "architecture": arch,

@@ -3,18 +3,19 @@
 A layer measured alone is called over and over, so its weights stay in the last-level cache
 when they fit; inside a network every other layer's weights and activations pass through the
 cache between two calls, so each layer's weights come back from memory on every pass. That
-part is priced by one coefficient per cached weight byte, fitted on whole networks (0.68 nJ/B
-at inference on the Zen 4 VM's 13,540 rows, 1.06 nJ/B on the 5,590-row EPYC dataset).
+part is priced by one coefficient per cached weight byte, fitted on whole networks (0.67 nJ/B
+at inference on the Zen 4 VM's 14,596 rows, 1.06 nJ/B on the 5,590-row EPYC dataset).
 
 ``stream=True`` prices it leaf by leaf instead, from the leaves measured with their weights
 evicted (``energypred.streaming``: ``max(alone, k × weight bytes)``, so only memory-bound leaves
-pay). Measured held out on the Zen 4 VM's 13,540 rows (``scripts/context_terms.py``), it is
-worse than the per-byte coefficient: inference MAPE 8.5 % against 7.3 % (AlexNet 11.1 against
-9.1 %), mean signed -4.2 % against -1.8 %. The evicted-weight leaves show why: convolutions
-cost a median 1.01x evicted, yet 0.13-0.76 nJ per weight byte more, so re-reading weights costs
-even where compute should hide it (an added cost, not a roofline's maximum), and leaves in
-network conditions still add up to 7.3 % less than their network (10.7 % alone): cold
-activations cost too, which a whole-network fit catches and a leaf protocol does not.
+pay). Measured held out on the Zen 4 VM's 14,596 rows (``scripts/context_terms.py``), it is
+worse than the per-byte coefficient: inference MAPE 8.3 % against 7.2 % (AlexNet 10.8 against
+8.7 %), mean signed -4.0 % against -1.7 %. The evicted-weight leaves show why: convolutions
+cost a median 1.01-1.05x evicted, yet 0.15-0.77 nJ per weight byte more, so re-reading
+weights costs even where compute should hide it (an added cost, not a roofline's maximum),
+and leaves in network conditions still add up to 7.2 % less than their network (10.8 %
+alone): cold activations cost too, which a whole-network fit catches and a leaf protocol does
+not.
 
 Beside the weights, every leaf call costs a little more inside than alone, whatever its
 weights: its input and output buffers are cold (written by another layer, or evicted since the

@@ -6,10 +6,10 @@ The per-layer regressors are refitted once without each architecture (as ``energ
 evaluate`` does); then each context model is fitted without that architecture too and added to
 the held-out per-leaf predictions: none; weight bytes only (predictors before the per-leaf
 term); a cost per leaf call only; both (the default); and streamed weights
-(``energypred.streaming``, fitted on the evicted-weight leaves) with the per-leaf cost. Prints MAPE and mean signed error per (phase,
-architecture), and the additivity of the measured leaves with each context added (streamed
-part priced from the measured leaves). Energies are the steady windows, as ``fit`` uses them:
-CodeCarbon estimates wherever the dataset says so.
+(``energypred.streaming``, fitted on the evicted-weight leaves) with the per-leaf cost. Prints
+MAPE and mean signed error per (phase, architecture), and the additivity of the measured leaves
+with each context added (streamed part priced from the measured leaves). Energies are the
+steady windows, as ``fit`` uses them: CodeCarbon estimates wherever the dataset says so.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ the relative error of the prediction splits exactly into two parts::
     (P + C(P) - W) / W  =  (P + C(P) - L - C(L)) / W  +  (L + C(L) - W) / W
        whole error            leaf regressors              context (additivity with it)
 
-with W the measured whole, L the sum of its separately measured leaves, P the sum of the held-
-out per-leaf predictions for those same leaves and C the fitted context (its streamed part
+with W the measured whole, L the sum of its separately measured leaves, P the sum of the
+held-out per-leaf predictions for those same leaves and C the fitted context (its streamed part
 priced from the leaves' J alone: predicted in C(P), measured in C(L)). The leaf part is split
 further by layer type (the same difference over its leaves). Prints the mean signed share of
 each part and the MAPE per (phase, architecture), in %. Energies are J per call of the steady

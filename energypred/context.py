@@ -49,8 +49,8 @@ from energypred.dataset import network_leaves
 from energypred.errors import ConfigError
 from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
 from energypred.measurement import workloads as wl
-from energypred.streaming import (coefficient, evicted_pairs, fit_stream, in_range,
-                                  streamed_j)
+from energypred.streaming import (coefficient, evicted_pairs, fit_stream, streamed_j,
+                                  usable_pairs)
 
 
 def cached_bytes(weight_bytes: float, llc_bytes: int) -> float:
@@ -82,16 +82,19 @@ class Context:
         """Per-layer context energy (J), one entry per leaf call with these weight bytes.
 
         The streamed part needs each leaf's layer type and J per call alone (predicted, or
-        measured); without them only the byte and leaf terms are applied.
+        measured); a context with streamed terms refuses to price without them.
         """
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
         out = [k * cached_bytes(w, self.llc_bytes) + c for w in weight_bytes]
         ks = self.j_per_stream_byte.get(phase)
-        if ks and layer_types is not None and alone_j is not None:
-            out = [o + streamed_j(coefficient(ks, lt), w, a, self.llc_bytes)
-                   for o, w, lt, a in zip(out, weight_bytes, layer_types, alone_j, strict=True)]
-        return out
+        if not ks:
+            return out
+        if layer_types is None or alone_j is None:
+            raise ConfigError("this context prices streamed weights: give each leaf's layer type "
+                              "and J per call alone (Context.rows_energy_j does)")
+        return [o + streamed_j(coefficient(ks, lt), w, a, self.llc_bytes)
+                for o, w, lt, a in zip(out, weight_bytes, layer_types, alone_j, strict=True)]
 
     def rows_energy_j(self, rows: pd.DataFrame, phase: str, alone_j: Sequence[float]
                       ) -> np.ndarray:
@@ -160,10 +163,13 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
     if exclude_architectures:
         whole = whole[~whole["architecture"].isin(list(exclude_architectures))]
     leaves = network_leaves(df)
-    leaves["_in_network"] = leaves[target].astype(float) + [
-        streamed_j(coefficient(per_stream.get(p, {}), lt), 4 * float(w), float(e), llc)
-        for p, lt, w, e in zip(leaves["phase"], leaves["layer_type"],
-                               leaves["weight_elements"].fillna(0), leaves[target], strict=True)]
+    leaves["_in_network"] = leaves[target].astype(float)
+    streaming = Context(llc, {}, {}, {}, per_stream)  # the streamed J of each measured leaf
+    for phase, idx in leaves.groupby("phase").groups.items():
+        if phase in per_stream:
+            part = leaves.loc[idx]
+            leaves.loc[idx, "_in_network"] += streaming.rows_energy_j(part, str(phase),
+                                                                      part[target])
     sums = leaves.groupby(["arch_hash", "phase"])["_in_network"].agg(["sum", "size"])
     xs: dict[str, list[tuple[float, float, float, float]]] = {}
     for _, row in whole.iterrows():
@@ -185,8 +191,8 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
                         for t in TERMS], dtype=float)  # a left-out column is 0
         per_byte[phase], per_leaf[phase] = _nnls(
             np.column_stack([cached, calls]) * use / y[:, None], gap / y)
-    n_pairs = ({str(p): int(sum(in_range(w, llc) for w in g["weight_bytes"]))
-                for p, g in pairs.groupby("phase")} if pairs is not None else {})
+    n_pairs = ({str(p): int(n) for p, n in usable_pairs(pairs, llc).groupby("phase").size()
+                .items()} if pairs is not None else {})
     return Context(llc, per_byte, {p: len(v) for p, v in xs.items()}, per_leaf, per_stream,
                    n_pairs)
 

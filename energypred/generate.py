@@ -56,8 +56,7 @@ from energypred import dataset, features, sampling
 from energypred.bracket import WholeNetwork
 from energypred.configs import ArchConfig, LayerConfig
 from energypred.errors import MeasurementError
-from energypred.hardware import fingerprint
-from energypred.context import DEFAULT_LLC_BYTES
+from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
 from energypred.measurement import Meter, in_network, measure
 from energypred.measurement.allocator import PADDED, configure, env_ready
 from energypred.measurement.in_network import arch_leaves

@@ -94,15 +94,22 @@ def best_k(weight_bytes: np.ndarray, alone_j: np.ndarray, evicted_j: np.ndarray)
     return float(GRID_J_PER_BYTE[int(np.argmin(err))])
 
 
+def usable_pairs(pairs: pd.DataFrame, llc_bytes: int) -> pd.DataFrame:
+    """The pairs a fit uses: weights :func:`in_range`, both energies positive."""
+    if pairs.empty:
+        return pairs
+    keep = [in_range(w, llc_bytes) for w in pairs["weight_bytes"]]
+    use = pairs[keep]
+    return use[(use["alone_j"] > 0) & (use["evicted_j"] > 0)]
+
+
 def fit_stream(pairs: pd.DataFrame, llc_bytes: int, min_pairs: int = MIN_PAIRS
                ) -> dict[str, dict[str, float]]:
     """Per phase, ``{layer type: k, POOLED: k}`` in J per weight byte (module doc), from the
     pairs of :func:`evicted_pairs` whose weights lie :func:`in_range`; a phase without such
     pairs is absent."""
-    use = pairs[[in_range(w, llc_bytes) for w in pairs["weight_bytes"]]] if len(pairs) else pairs
-    use = use[(use["alone_j"] > 0) & (use["evicted_j"] > 0)] if len(use) else use
     out: dict[str, dict[str, float]] = {}
-    for phase, g in use.groupby("phase"):
+    for phase, g in usable_pairs(pairs, llc_bytes).groupby("phase"):
         ks = {POOLED: best_k(g["weight_bytes"], g["alone_j"], g["evicted_j"])}
         for lt, part in g.groupby("layer_type"):
             if len(part) >= min_pairs:

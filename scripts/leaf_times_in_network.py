@@ -22,8 +22,7 @@ import torch
 
 from energypred.configs import ArchConfig, LayerConfig
 from energypred.measurement import workloads as wl
-from energypred.context import DEFAULT_LLC_BYTES
-from energypred.hardware import fingerprint
+from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
 from energypred.measurement.in_network import arch_leaves, evicted_leaves
 
 

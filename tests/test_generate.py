@@ -143,9 +143,8 @@ def test_bad_arguments_give_one_line_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize("whole_every_s", [0.0, 1e-12])
 def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient(
         tmp_path: Path, whole_every_s: float) -> None:
-    from energypred.context import DEFAULT_LLC_BYTES
     from energypred.generate import GenerateOptions, generate
-    from energypred.hardware import fingerprint
+    from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
     from energypred.measurement import FakeMeter, in_network
     from energypred.measurement import workloads as wl
     from energypred.sampling import sample_architecture

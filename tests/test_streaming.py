@@ -64,7 +64,6 @@ def test_context_prices_streamed_weights_and_round_trips() -> None:
     # a Conv2d leaf (pooled k = 0): 1 mJ per leaf only
     got = ctx.energy_j([10 * MIB, 10 * MIB], "inference", ["linear", "conv2d"], [5e-3, 5e-3])
     assert got == pytest.approx([1e-3 + 10 * MIB * 1e-9 - 5e-3, 1e-3])
-    assert ctx.energy_j([10 * MIB], "inference") == pytest.approx([1e-3])  # no J alone given
     assert Context.from_dict(ctx.to_dict()) == ctx
     assert "linear 1.000" in context_lines(ctx)[0]
 
@@ -103,3 +102,12 @@ def test_weighted_median_by_hand() -> None:
     # a ratio of sums would be (1 + 6 + 100) / 5 = 21.4, pulled by the one outlier
     assert _weighted_median(np.array([100.0, 1.0, 2.0]), np.array([1.0, 1.0, 3.0])) == 2.0
     assert np.isnan(_weighted_median(np.array([]), np.array([])))
+
+
+def test_a_streamed_context_refuses_to_price_without_the_leaves_alone() -> None:
+    from energypred.errors import ConfigError
+
+    ctx = Context(LLC, {}, {}, {"inference": 1e-3}, {"inference": {POOLED: 1e-9}})
+    with pytest.raises(ConfigError, match="J per call alone"):
+        ctx.energy_j([10 * MIB], "inference")  # would silently drop the streamed part
+    assert ctx.energy_j([10 * MIB], "training") == [0.0]  # no streamed terms in this phase

@@ -5,6 +5,20 @@ power × time, so energy drifts with it. Every run measures a fixed reference co
 once a minute; a row's drift factor is the run's median reference energy divided by the
 reference energy near that row's time (a rolling median of three readings, to damp their own
 noise). Multiplying a row's energy by its factor gives the energy "at the run's typical speed".
+
+Rows measured with ``generate --probe-s`` carry their own speed: the reference convolution
+timed right before and after them (``probe_s_per_call``, measurement/probe.py). With
+``probe=True`` their factor is the run's median probe divided by theirs (rows without one keep
+the reference factor)::
+
+    row with a probe:     factor = median probe_s_per_call of its run / its probe_s_per_call
+    row without one:      factor = median reference J of its run / reference J near its time
+
+That is not the default because it was measured worse (``scripts/probe_effect.py``, the 48
+probed whole networks of ``datasets/zen4-2c-padded``, held out): training MAPE 7.7 % with it
+against 6.2 % with the reference and 5.4 % raw, inference 5.2 / 4.7 / 5.1 %, and additivity no
+better (training 5.4 / 4.9 / 4.5 % mean abs). A network's leaves and whole differ by amounts
+that do not follow the probe's speed (correlation 0.01 at inference, 0.13 in training).
 """
 
 from __future__ import annotations
@@ -13,8 +27,27 @@ import numpy as np
 import pandas as pd
 
 
-def drift_factors(df: pd.DataFrame) -> pd.Series:
-    """Per-row factor (dimensionless, ~1), aligned with ``df``'s index; 1.0 where unknown."""
+def drift_factors(df: pd.DataFrame, probe: bool = False) -> pd.Series:
+    """Per-row factor (dimensionless, ~1), aligned with ``df``'s index: from the reference
+    readings near the row (and, with ``probe``, from the row's own probe where it has one);
+    1.0 where nothing is known."""
+    out = reference_factors(df)
+    return probe_factors(df).fillna(out) if probe else out
+
+
+def probe_factors(df: pd.DataFrame) -> pd.Series:
+    """Per-row factor from the row's own speed probe (run's median probe / the row's), NaN for
+    rows without one; aligned with ``df``'s index."""
+    if "probe_s_per_call" not in df or "run_id" not in df:
+        return pd.Series(np.nan, index=df.index)
+    probe = df["probe_s_per_call"].astype(float).where(lambda p: p > 0)
+    median = probe.groupby(df["run_id"]).transform("median")
+    return (median / probe).replace([np.inf, -np.inf], np.nan)
+
+
+def reference_factors(df: pd.DataFrame) -> pd.Series:
+    """Per-row factor from the run's reference readings nearest in time (module doc); 1.0
+    where unknown; aligned with ``df``'s index."""
     out = pd.Series(1.0, index=df.index)
     if "run_id" not in df or "timestamp" not in df:
         return out
@@ -35,11 +68,12 @@ def drift_factors(df: pd.DataFrame) -> pd.Series:
 
 
 def corrected(df: pd.DataFrame, columns: tuple[str, ...] = ("energy_j", "cpu_energy_j",
-                                                               "ram_energy_j", "gpu_energy_j")
-              ) -> pd.DataFrame:
-    """A copy of ``df`` with its energy columns multiplied by their drift factors."""
+                                                               "ram_energy_j", "gpu_energy_j"),
+              probe: bool = False) -> pd.DataFrame:
+    """A copy of ``df`` with its energy columns multiplied by their drift factors
+    (:func:`drift_factors`; ``probe``: the rows' own probes where they have them)."""
     out = df.copy()
-    f = drift_factors(df)
+    f = drift_factors(df, probe)
     for c in columns:
         if c in out:
             out[c] = out[c] * f

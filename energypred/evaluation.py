@@ -26,6 +26,11 @@ from energypred.measurement import in_network
 from energypred.measurement import workloads as wl
 from energypred.predictor import Predictor
 from energypred.tracing import TracedLayer
+from energypred.windows import pooled_sem
+
+#: mean |error| of a normal error per unit of its standard deviation, sqrt(2 / pi): what a
+#: predictor of the true energies would score against measurements with that standard error
+NOISE_FLOOR_PER_SEM = float(np.sqrt(2 / np.pi))
 
 
 def leaf_rows(traced: list[TracedLayer]) -> pd.DataFrame:
@@ -76,7 +81,9 @@ def held_out_predictor(df: pd.DataFrame, arch: str, llc: int, target: str = "ene
 
 @dataclass
 class Evaluation:
-    """Per whole-model row: measured and predicted J per call, errors and additivity."""
+    """Per whole-model row: measured and predicted J per call, errors and additivity;
+    ``whole_sem`` is the measured whole's own standard error (fraction, NaN when it was
+    measured once: ``windows.pooled_sem``)."""
 
     rows: pd.DataFrame
 
@@ -90,6 +97,9 @@ class Evaluation:
                 "additivity_mean_abs": g["additivity"].abs().mean(),
                 "additivity_mean": g["additivity"].mean(),
                 "additivity_context_mean_abs": g["additivity_context"].abs().mean(),
+                "whole_sem_n": int(g["whole_sem"].notna().sum()),
+                "whole_sem_mean": g["whole_sem"].mean(),
+                "noise_floor": NOISE_FLOOR_PER_SEM * g["whole_sem"].mean(),
                 "spearman_held_out": _spearman(g["measured_j"], g["predicted_held_out_j"]),
                 "spearman_theory": _spearman(g["measured_j"], g["theory_j"]),
                 "mape_theory": g["abs_err_theory"].mean()})
@@ -144,6 +154,13 @@ def _evicted_additivity(mine: pd.DataFrame, cfg: ArchConfig, traced: list[Traced
     if expected == 0 or n_evicted != expected or len(mine) != len(traced):
         return float("nan")
     return float(mine[target].sum() / measured - 1)
+
+
+def _whole_sem(row: pd.Series) -> float:
+    windows = row.get("energy_j_repeats")
+    if windows is None or not hasattr(windows, "__len__"):
+        return float("nan")
+    return pooled_sem(windows, row.get("whole_measurements"))
 
 
 def _protocol(row: pd.Series) -> str:
@@ -216,6 +233,7 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
                        if len(mine) == len(traced) and "minor_faults_per_call" in mine
                        else np.nan),
                    "bracket_drift": row.get("bracket_drift", np.nan),
+                   "whole_sem": _whole_sem(row),
                    "abs_err_theory": abs(th - measured) / measured}
             if given is not None:
                 g, _ = predict_whole(given, rows_of_leaves, row["phase"])

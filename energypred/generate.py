@@ -16,6 +16,10 @@ share one stretch of the machine's state (its speed drifts by several percent ov
     whole network ═[R windows]═┴→ one row: mean of every window of the whole network,
                                   bracket_drift = last/first - 1
 
+With ``--probe-s``, every measurement sits between two short timings of the reference
+convolution (``measurement/probe.py``): the machine's speed right then, in
+``probe_s_per_call``.
+
 A run interrupted inside a bracket writes the leaves it finished; the whole network is measured
 again, before and after the remaining leaves, when the run resumes.
 
@@ -60,6 +64,7 @@ from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
 from energypred.measurement import Meter, in_network, measure
 from energypred.measurement.allocator import PADDED, configure, env_ready
 from energypred.measurement.in_network import arch_leaves
+from energypred.measurement.probe import SpeedProbe
 from energypred.measurement import workloads as wl
 from energypred.measurement.protocol import Measurement, idle_power
 from energypred.schema import SCHEMA_VERSION
@@ -99,6 +104,9 @@ class GenerateOptions:
     max_reference_shift: float = 0.25
     #: allocator state to measure in (measurement/allocator.py): padded | system
     allocator: str = PADDED
+    #: time the reference convolution this long between measurements (measurement/probe.py;
+    #: 0, the default: no probe, it did not pay for its time)
+    probe_s: float = 0.0
 
 
 @contextmanager
@@ -129,6 +137,7 @@ class Runner:
         self.idle_power_w: float | None = None
         self.ref: Measurement | None = None
         self.last_ref = -1e18
+        self.probe = SpeedProbe(opts.probe_s) if opts.probe_s > 0 else None
         fp = fingerprint()
         self.llc_bytes = int(fp.get("llc_bytes") or DEFAULT_LLC_BYTES)
         self.common: dict[str, Any] = {
@@ -159,14 +168,19 @@ class Runner:
             "energy_j", "cpu_energy_j", "ram_energy_j", "gpu_energy_j", "duration_s",
             "energy_j_repeats", "duration_s_repeats", "energy_cv", "calls_per_window",
             "repeats", "window_s", "warmup_s", "cpu_power_w", "power_w",
-            "minor_faults_per_call")}
+            "minor_faults_per_call", "probe_s_per_call")}
 
     # --- measuring -------------------------------------------------------------------------
     def _measure(self, module: torch.nn.Module, shape: tuple[int, ...], phase: str,
                  grad_input: bool, copies: int = 1) -> Measurement:
-        with wl.workload(module, shape, phase, grad_input, copies) as step:
-            m = measure(step, self.meter, self.opts.window_s, self.opts.repeats)
+        def run() -> Measurement:
+            with wl.workload(module, shape, phase, grad_input, copies) as step:
+                return measure(step, self.meter, self.opts.window_s, self.opts.repeats)
+
+        m = self.probe.around(run) if self.probe is not None else run()
         self.summary.inside_windows_s += m.windows_total_s
+        if self.probe is not None:
+            self.summary.probe_s = self.probe.readings_s
         return m
 
     def baseline(self, expected_reference_j: float | None = None) -> None:

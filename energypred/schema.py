@@ -16,7 +16,8 @@ mean of both, ``bracket_drift`` = after / before - 1), so both share the machine
 
 Schema history: version 2 added ``input_requires_grad``, ``arch_protocol`` and ``bracket_drift``;
 version 3 added ``allocator``, ``minor_faults_per_call`` and ``cpu_signature``; version 4 added
-``whole_measurements`` (read as 2 for older bracketed rows, 1 for whole_before_leaves). Older
+``whole_measurements`` (read as 2 for older bracketed rows, 1 for whole_before_leaves); version 5
+added ``probe_s_per_call`` (NaN in older rows: they were not probed). Older
 shards are read with the values their runs implied (see ``dataset.read_dataset``): every run
 before version 3 measured with the ``system`` allocator.
 
@@ -30,9 +31,9 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION: int = 4
+SCHEMA_VERSION: int = 5
 #: versions ``read_dataset`` can read (older ones are upgraded on reading)
-READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3, 4})
+READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3, 4, 5})
 
 #: Row kind of a network's leaf measured with its weights evicted (measurement/in_network.py).
 EVICTED_LEAF = "arch_layer_evicted"
@@ -114,6 +115,9 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
                                "(count; bracket.py)"),
     ("power_w", _F, "mean total power inside the windows"),
     ("minor_faults_per_call", _F, "minor page faults per call inside the windows (count)"),
+    ("probe_s_per_call", _F, "s per call of the reference convolution timed just before and "
+                             "after the measurement (mean of the two; pooled whole networks: "
+                             "mean over their measurements; measurement/probe.py)"),
     ("allocator", _S, "padded | system: the malloc state measured in (measurement/allocator.py)"),
     # --- how the numbers were obtained
     ("meter", _S, "codecarbon | fake"),

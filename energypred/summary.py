@@ -31,6 +31,8 @@ class RunSummary:
     #: per whole network measured: measurements pooled (count), last / first - 1 (fraction)
     whole_measurements: list[int] = field(default_factory=list)
     bracket_drift: list[float] = field(default_factory=list)
+    #: s per call of every speed probe of the run (measurement/probe.py)
+    probe_s: list[float] = field(default_factory=list)
 
     @property
     def median_cv(self) -> dict[str, float]:
@@ -78,6 +80,14 @@ class RunSummary:
             out.append(f"  reference drift over the run: {100 * p90:.1f} % (5th-95th "
                        f"percentile) and {100 * full:.1f} % (max-min) of the median over "
                        f"{len(self.reference_j)} readings, after {self.settle_s:.0f} s settling")
+        if len(self.probe_s) >= 2:
+            med = statistics.median(self.probe_s)
+            q = statistics.quantiles(self.probe_s, n=20, method="inclusive")
+            steps = [abs(b / a - 1) for a, b in zip(self.probe_s, self.probe_s[1:])]
+            out.append(f"  speed probe: {len(self.probe_s)} readings, median "
+                       f"{1e3 * med:.2f} ms per call, {100 * (q[-1] - q[0]) / med:.1f} % "
+                       f"(5th-95th percentile); consecutive readings "
+                       f"{100 * statistics.fmean(steps):.1f} % apart (mean)")
         for name, why in self.bad_shards:
             out.append(f"  skipped unreadable shard {name}: {why}")
         return out

@@ -39,6 +39,20 @@ def steady_windows(windows: list[float] | np.ndarray, measurements: int = 1) -> 
     return np.concatenate([p[1:] if len(p) > 1 else p for p in parts])
 
 
+def pooled_sem(windows: list[float] | np.ndarray, measurements: object) -> float:
+    """Standard error of a pooled row's energy as a fraction of it, from the spread of its
+    measurements' steady means (std / sqrt(count) / mean); NaN for fewer than 2 measurements.
+
+    A predictor that knew each whole network's true energy would still miss the measured one
+    by about sqrt(2 / pi) = 0.8 times this, on average (``evaluate``'s noise floor)."""
+    w = np.asarray(windows, float)
+    k = _parts(len(w), measurements)
+    if k < 2:
+        return float("nan")
+    means = np.array([np.mean(p) for p in np.array_split(steady_windows(w, k), k)])
+    return float(np.std(means, ddof=1) / np.sqrt(k) / np.mean(means))
+
+
 def steady_state(df: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``df`` whose energies (J per call) and durations (s per call) are the means of
     the steady windows (module doc); rows without stored windows are unchanged."""

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: tiny windows read the reference too noisily for the resume check; its own test turns it on
 TINY = ["--max-reference-shift", "0",
         "--window-s", "0.02", "--repeats", "2", "--max-call-s", "0.01", "--settle-s", "0.2",
-        "--reference-every-s", "5", "--no-progress"]
+        "--reference-every-s", "5", "--probe-s", "0.002", "--no-progress"]
 
 
 def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:

@@ -56,6 +56,7 @@ def test_whole_model_evaluation_holds_architectures_out(data: pd.DataFrame,
     assert set(ev.rows.architecture) == {"alexnet", "vgg11"}
     assert (ev.rows.abs_err_held_out < 0.05).all()  # the law is additive by construction
     assert np.allclose(ev.rows.additivity, 0.0)
+    assert "whole_sem" in ev.rows and "noise_floor" in ev.summary()
     png = plot(ev, tmp_path / "ev.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

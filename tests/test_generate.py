@@ -152,7 +152,7 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
     opts = GenerateOptions(out=tmp_path / "ds", layers=[], architectures=["alexnet"],
                            phases=["inference", "training"], samples=0, arch_samples=1,
                            window_s=0.01, repeats=2, max_call_s=5.0, settle_s=0.1,
-                           progress=False, whole_every_s=whole_every_s)
+                           progress=False, whole_every_s=whole_every_s, probe_s=0.002)
     summary = generate(opts, FakeMeter())
     assert summary.failed == 0
     assert len(summary.whole_measurements) == 2  # one whole network per phase
@@ -174,6 +174,8 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
         # two windows per measurement
         assert row.repeats == len(row.energy_j_repeats) == 2 * row.whole_measurements
         assert abs(row.bracket_drift) < 10 and not bool(row.input_requires_grad)
+        # every measurement sits between two speed probes (measurement/probe.py)
+        assert row.probe_s_per_call > 0 and (leaves.probe_s_per_call > 0).all()
         assert row.timestamp >= leaves.timestamp.max()  # written after its last leaf
         grads = leaves.sort_values("layer_index").input_requires_grad.tolist()
         if phase == "training":

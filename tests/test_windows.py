@@ -54,3 +54,15 @@ def test_steady_state_drops_the_first_window_of_each_pooled_measurement() -> Non
     out = steady_state(df)
     assert out.energy_j[0] == pytest.approx(6.0) and out.duration_s[0] == pytest.approx(0.2)
     assert out.cpu_energy_j[0] == pytest.approx(3.0 * 6.0 / 9.0)
+
+
+def test_pooled_sem_is_the_spread_of_the_measurements_steady_means() -> None:
+    from energypred.windows import pooled_sem
+
+    # two measurements of three windows: steady windows [1, 1] and [3, 3] -> means 1 and 3;
+    # std (ddof 1) = sqrt(2) = 1.414, / sqrt(2 measurements) = 1.0, / mean 2 = 0.5
+    assert pooled_sem([9.0, 1.0, 1.0, 9.0, 3.0, 3.0], 2) == pytest.approx(0.5)
+    # three equal measurements: no spread
+    assert pooled_sem([5.0, 2.0, 2.0] * 3, 3) == pytest.approx(0.0)
+    # one measurement (or an unknown count) says nothing about the spread between them
+    assert np.isnan(pooled_sem([1.0, 2.0, 3.0], 1)) and np.isnan(pooled_sem([1.0, 2.0], None))

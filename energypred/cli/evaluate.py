@@ -58,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {phase:<10} additivity with the network context added to the measured "
                   f"leaves (context fitted held out): |mean| "
                   f"{100 * r.additivity_context_mean_abs:.1f} %")
+    for (phase, arch), r in s.iterrows():
+        if arch == "ALL" and r.whole_sem_mean == r.whole_sem_mean:
+            print(f"  {phase:<10} the measured wholes' own standard error (spread of their "
+                  f"measurements, {int(r.whole_sem_n)} measured more than once): mean "
+                  f"{100 * r.whole_sem_mean:.1f} %, so a predictor of "
+                  f"their true energy would score about {100 * r.noise_floor:.1f} % MAPE")
     print("by whole-model protocol (bracketed = whole measured before and after its leaves; "
           "interleaved = also between them, bracket.py):")
     for (phase, proto, arch), r in ev.by_protocol().iterrows():

@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="energy_j",
                    help="energy column to predict: energy_j (cpu+ram+gpu, default), cpu_energy_j")
     p.add_argument("--drift-correct", action="store_true",
-                   help="rescale each row by the reference workload measured near it in time")
+                   help="rescale each row by the reference workload measured near it in time "
+                        "(energypred/drift.py)")
     p.add_argument("--all-windows", action="store_true",
                    help="use every measured window (default: the first window of each "
                         "measurement counts as warm-up, see energypred/windows.py)")

@@ -60,6 +60,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--whole-every-s", type=float, default=15.0,
                    help="measure a whole network again between its leaves this often (s; "
                         "default 15; 0: only before and after them)")
+    p.add_argument("--probe-s", type=float, default=0.0,
+                   help="time the reference convolution this long between measurements, so "
+                        "each row records the machine's speed right then (s; e.g. 0.3; "
+                        "default 0: no probe, measured not to pay for its time: "
+                        "measurement/probe.py)")
     p.add_argument("--settle-s", type=float, default=120.0,
                    help="at most this long running the reference until the machine is steady")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
@@ -107,7 +112,8 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         threads=args.threads, progress=not args.no_progress,
         flush_rows=max(1, args.flush_rows), settle_s=max(0.0, args.settle_s),
         evicted_leaves=not args.no_evicted_leaves,
-        max_reference_shift=max(0.0, args.max_reference_shift), allocator=args.allocator)
+        max_reference_shift=max(0.0, args.max_reference_shift), allocator=args.allocator,
+        probe_s=max(0.0, args.probe_s))
 
 
 def restart_for_allocator(allocator: str, args: argparse.Namespace) -> None:

@@ -24,6 +24,7 @@ costs ~0.3 ms and a few mJ, negligible against windows of 0.1 s and more.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -54,6 +55,8 @@ class Measurement:
     power_w: float
     #: minor page faults per call inside the windows (see measurement/allocator.py)
     minor_faults_per_call: float = float("nan")
+    #: s per call of the reference convolution timed just before and after (probe.py)
+    probe_s_per_call: float = float("nan")
 
     @property
     def windows_total_s(self) -> float:
@@ -131,7 +134,8 @@ def combine(*parts: Measurement) -> Measurement:
 
     Per-call energies and durations are the means over every window of every part; the CV is
     taken over all of them, so it includes the drift between the parts. ``calls_per_window``
-    is the first part's (each part calibrates its own).
+    is the first part's (each part calibrates its own); ``probe_s_per_call`` the mean over
+    the parts that have one, weighted by their repeats (NaN if none has).
     """
     if not parts:
         raise ValueError("combine needs at least one measurement")
@@ -143,6 +147,10 @@ def combine(*parts: Measurement) -> Measurement:
     def avg(attr: str) -> float:
         return sum(getattr(m, attr) * m.repeats for m in parts) / n
 
+    probed = [m for m in parts if not math.isnan(m.probe_s_per_call)]
+    probe = (sum(m.probe_s_per_call * m.repeats for m in probed) / sum(m.repeats for m in probed)
+             if probed else float("nan"))
+
     return Measurement(
         energy_j=mean_e, cpu_energy_j=avg("cpu_energy_j"), ram_energy_j=avg("ram_energy_j"),
         gpu_energy_j=avg("gpu_energy_j"), duration_s=statistics.fmean(d),
@@ -150,7 +158,8 @@ def combine(*parts: Measurement) -> Measurement:
         energy_cv=statistics.stdev(e) / mean_e if len(e) > 1 and mean_e > 0 else 0.0,
         calls_per_window=parts[0].calls_per_window, repeats=n, window_s=avg("window_s"),
         warmup_s=sum(m.warmup_s for m in parts), cpu_power_w=avg("cpu_power_w"),
-        power_w=avg("power_w"), minor_faults_per_call=avg("minor_faults_per_call"))
+        power_w=avg("power_w"), minor_faults_per_call=avg("minor_faults_per_call"),
+        probe_s_per_call=probe)
 
 
 def idle_power(meter: Meter, seconds: float = 1.0) -> Reading:

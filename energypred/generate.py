@@ -138,6 +138,8 @@ class Runner:
         self.ref: Measurement | None = None
         self.last_ref = -1e18
         self.probe = SpeedProbe(opts.probe_s) if opts.probe_s > 0 else None
+        if self.probe is not None:  # the summary reports every reading the probe takes
+            summary.probe_s = self.probe.readings_s
         fp = fingerprint()
         self.llc_bytes = int(fp.get("llc_bytes") or DEFAULT_LLC_BYTES)
         self.common: dict[str, Any] = {
@@ -179,8 +181,6 @@ class Runner:
 
         m = self.probe.around(run) if self.probe is not None else run()
         self.summary.inside_windows_s += m.windows_total_s
-        if self.probe is not None:
-            self.summary.probe_s = self.probe.readings_s
         return m
 
     def baseline(self, expected_reference_j: float | None = None) -> None:

@@ -25,23 +25,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from energypred.dataset import one_machine, read_dataset
-from energypred.drift import drift_factors, reference_factors
+from energypred.drift import corrected
 from energypred.evaluation import evaluate
 from energypred.windows import steady_state
-
-ENERGY_COLUMNS = ("energy_j", "cpu_energy_j", "ram_energy_j", "gpu_energy_j")
-
-
-def scaled(df: pd.DataFrame, factors: pd.Series | None) -> pd.DataFrame:
-    """A copy of ``df`` with its energy columns multiplied by ``factors`` (None: unchanged)."""
-    out = df.copy()
-    if factors is not None:
-        for c in ENERGY_COLUMNS:
-            out[c] = out[c] * factors
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,9 +44,9 @@ def main(argv: list[str] | None = None) -> None:
           f"({', '.join(f'{p} {n}' for p, n in probed['phase'].value_counts().items())})")
     print(f"{'correction':<11}{'phase':<11}{'n':>4}{'MAPE':>8}{'±10%':>7}"
           f"{'additivity |mean|':>19}{'(signed)':>10}")
-    for name, factors in (("raw", None), ("reference", reference_factors(df)),
-                          ("probe", drift_factors(df, probe=True))):
-        rows = evaluate(scaled(df, factors)).rows
+    for name, data in (("raw", df), ("reference", corrected(df)),
+                       ("probe", corrected(df, probe=True))):
+        rows = evaluate(data).rows
         mine = rows[[(h, p) in keys for h, p in zip(rows["config_hash"], rows["phase"],
                                                       strict=True)]]
         for phase, g in mine.groupby("phase"):

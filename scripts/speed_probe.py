@@ -46,6 +46,7 @@ from energypred.configs import ArchConfig, LayerConfig
 from energypred.hardware import fingerprint
 from energypred.measurement import workloads as wl
 from energypred.measurement.allocator import configure
+from energypred.measurement.probe import per_call_s
 
 #: (name, phase, config): compute-bound and memory-bound, leaves and whole networks
 WORKLOADS: tuple[tuple[str, str, ArchConfig | LayerConfig], ...] = (
@@ -57,17 +58,6 @@ WORKLOADS: tuple[tuple[str, str, ArchConfig | LayerConfig], ...] = (
     ("relu 8x64x112x112 inference", "inference",
      LayerConfig("relu", {"inplace": False}, (8, 64, 112, 112))),
 )
-
-
-def timed(step: Callable[[], object], seconds: float) -> float:
-    """Seconds per call of ``step`` over about ``seconds`` (whole calls)."""
-    calls, t0 = 0, time.perf_counter()
-    while True:
-        step()
-        calls += 1
-        elapsed = time.perf_counter() - t0
-        if elapsed >= seconds:
-            return elapsed / calls
 
 
 def build(cfg: ArchConfig | LayerConfig, phase: str, stack: ExitStack) -> Callable[[], object]:
@@ -84,7 +74,7 @@ def build(cfg: ArchConfig | LayerConfig, phase: str, stack: ExitStack) -> Callab
         def step() -> None:
             with torch.enable_grad():
                 inner()
-    timed(step, 0.3)
+    per_call_s(step, 0.3)
     return step
 
 
@@ -111,13 +101,13 @@ def main(argv: list[str] | None = None) -> None:
     with ExitStack() as stack:
         probe = build(wl.REFERENCE, "inference", stack)
         steps = [(name, build(cfg, phase, stack)) for name, phase, cfg in WORKLOADS]
-        probes: list[float] = [timed(probe, args.probe_s)]
+        probes: list[float] = [per_call_s(probe, args.probe_s)]
         runs: dict[str, list[tuple[int, float]]] = {name: [] for name, _ in steps}
         t_end = time.monotonic() + 60 * args.minutes
         while time.monotonic() < t_end:
             for name, step in steps:
-                runs[name].append((len(probes) - 1, timed(step, args.window_s)))
-                probes.append(timed(probe, args.probe_s))
+                runs[name].append((len(probes) - 1, per_call_s(step, args.window_s)))
+                probes.append(per_call_s(probe, args.probe_s))
     p = np.asarray(probes) / statistics.median(probes)
     print(f"probes: {len(p)}, CV {100 * cv(p):.1f} %, consecutive probes differ by "
           f"{100 * np.mean(np.abs(np.diff(np.log(p)))):.1f} % (mean |log ratio|)")

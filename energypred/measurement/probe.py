@@ -40,6 +40,17 @@ from energypred.measurement.protocol import Measurement
 REUSE_S = 1.0
 
 
+def per_call_s(step: Callable[[], object], seconds: float) -> float:
+    """Mean s per call of ``step`` over whole calls filling about ``seconds`` (at least one)."""
+    calls, t0 = 0, time.perf_counter()
+    while True:
+        step()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return elapsed / calls
+
+
 class SpeedProbe:
     """Times the reference convolution (``workloads.REFERENCE``) at inference for ``seconds``.
 
@@ -60,15 +71,8 @@ class SpeedProbe:
 
     def read(self) -> float:
         """Time the reference for about ``seconds``; returns its mean s per call."""
-        calls, t0 = 0, time.perf_counter()
         with torch.no_grad():
-            while True:
-                self._conv(self._x)
-                calls += 1
-                elapsed = time.perf_counter() - t0
-                if elapsed >= self.seconds:
-                    break
-        per_call = elapsed / calls
+            per_call = per_call_s(lambda: self._conv(self._x), self.seconds)
         self._last = (time.monotonic(), per_call)
         self.readings_s.append(per_call)
         return per_call

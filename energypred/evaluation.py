@@ -109,6 +109,25 @@ class Evaluation:
         return pd.concat([per, overall]).sort_index()
 
 
+    def by_run(self) -> pd.DataFrame:
+        """Per (phase, ``run_id``): rows, mean signed held-out error (the run's offset: the
+        machine's state in that run as the wholes felt it), held-out MAPE, and MAPE with the
+        run's offset taken out (fractions)."""
+        g = self.rows.dropna(subset=["run_id"])
+        g = g.assign(within=g["err_held_out"]
+                     - g.groupby(["phase", "run_id"])["err_held_out"].transform("mean"))
+        return g.groupby(["phase", "run_id"]).agg(
+            n=("measured_j", "size"), mean_err=("err_held_out", "mean"),
+            mape_held_out=("abs_err_held_out", "mean"),
+            mape_within=("within", lambda e: e.abs().mean()))
+
+    def within_runs(self) -> pd.Series:
+        """Per phase: held-out MAPE once each run's mean signed error is taken out (fraction),
+        what the predictor's error would be if the machine had been in one state throughout."""
+        r = self.by_run()
+        return (r["mape_within"] * r["n"]).groupby(level="phase").sum() / \
+            r["n"].groupby(level="phase").sum()
+
     def in_network(self) -> pd.DataFrame:
         """Per phase, over the variants whose leaves were also measured with evicted weights:
         n, additivity with the leaves alone and in network conditions (mean |.| and mean)."""
@@ -222,7 +241,9 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
                    "resolution": cfg.resolution, "width_mult": cfg.width_mult,
                    "num_classes": cfg.num_classes, "measured_j": measured,
                    "predicted_held_out_j": pred, "unpriced_leaves": missing,
+                   "err_held_out": (pred - measured) / measured,
                    "abs_err_held_out": abs(pred - measured) / measured,
+                   "run_id": row.get("run_id"),
                    "additivity": additivity, "additivity_evicted": additivity_evicted,
                    "additivity_context": additivity_context,
                    "theory_j": th,

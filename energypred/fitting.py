@@ -198,11 +198,15 @@ def fit_layer_model(rows: pd.DataFrame, layer_type: str, phase: str, target: str
         build = CANDIDATES[name][0]
         oof = np.full(len(y), np.nan)
         try:
-            if n_splits >= 2:
-                for tr, te in GroupKFold(n_splits=n_splits).split(X, y, groups):
-                    oof[te] = _fit(build(layer_type), name, X.iloc[tr], y[tr]).predict(X.iloc[te])
-            else:
-                oof = _fit(build(layer_type), name, X, y).predict(X)
+            # a log-log polynomial can overflow exp() on a held-out fold: that candidate is
+            # refused just below ("non-finite predictions"), so numpy need not warn about it
+            with np.errstate(over="ignore"):
+                if n_splits >= 2:
+                    for tr, te in GroupKFold(n_splits=n_splits).split(X, y, groups):
+                        oof[te] = _fit(build(layer_type), name, X.iloc[tr],
+                                       y[tr]).predict(X.iloc[te])
+                else:
+                    oof = _fit(build(layer_type), name, X, y).predict(X)
         except (ValueError, np.linalg.LinAlgError) as err:
             tried[name] = f"failed: {err}"
             log.warning("%s/%s: candidate %s failed: %s", phase, layer_type, name, err)

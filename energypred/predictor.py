@@ -80,8 +80,10 @@ class Predictor:
             return "unknown"
         # predictors fitted before the allocator was recorded were all fitted on system rows
         alloc = self.metadata.get("allocator") or SYSTEM
-        drift = ("; energies drift-corrected to the machine's typical speed (the reference "
-                 "workload's median)" if self.metadata.get("drift_corrected") else "")
+        per = ("the whole dataset's" if self.metadata.get("drift_footing") == "dataset"
+               else "each run's")
+        drift = (f"; energies drift-corrected to the machine's typical speed ({per} median "
+                 f"reference workload)" if self.metadata.get("drift_corrected") else "")
         return f"{self.metadata['measurement_method']}; allocator {describe(alloc)}{drift}"
 
     @property

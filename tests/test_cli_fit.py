@@ -17,7 +17,7 @@ MACHINE = {"schema_version": SCHEMA_VERSION, "hardware_id": "a1", "cpu_model": "
            "torch_version": "2.13.0+cpu", "codecarbon_version": "3.3.2", "meter": "fake",
            "cpu_method": "synthetic law", "ram_method": "none", "gpu_method": "none",
            "is_estimate": True, "timestamp": datetime(2026, 1, 1, tzinfo=timezone.utc),
-           "allocator": "padded"}
+           "allocator": "padded", "run_id": "r0"}
 
 
 def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
@@ -50,3 +50,4 @@ def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
     res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"))
     assert res.returncode == 0, res.stderr
     assert "steady windows" in res.stdout and "alexnet" in res.stdout
+    assert "with each run's offset taken out" in res.stdout

@@ -80,6 +80,22 @@ def test_errors_by_protocol_are_given_per_architecture_and_overall() -> None:
     assert t.loc[("inference", "interleaved", "vgg11")].n == 2
 
 
+def test_each_runs_offset_is_its_mean_signed_error_and_can_be_taken_out() -> None:
+    from energypred.evaluation import Evaluation
+
+    err = [-0.10, -0.06, 0.04, 0.02, 0.06]
+    rows = pd.DataFrame({"phase": ["inference"] * 5, "run_id": ["a", "a", "b", "b", "b"],
+                         "measured_j": [1.0] * 5, "err_held_out": err,
+                         "abs_err_held_out": np.abs(err)})
+    t = Evaluation(rows).by_run()
+    # run a: offset (-10 - 6) / 2 = -8 %, left -2 and +2 -> 2 %; run b: offset +4 %, left
+    # 0, -2, +2 -> 4/3 %; over both runs (2 * 2 + 3 * 4/3) / 5 = 1.6 %
+    assert t.loc[("inference", "a")].mean_err == pytest.approx(-0.08)
+    assert t.loc[("inference", "a")].mape_within == pytest.approx(0.02)
+    assert t.loc[("inference", "b")].mape_held_out == pytest.approx(0.04)
+    assert Evaluation(rows).within_runs()["inference"] == pytest.approx(0.016)
+
+
 def test_save_load_round_trip_gives_identical_predictions(fitted: Predictor, data: pd.DataFrame,
                                                           tmp_path: Path) -> None:
     artifacts.save(fitted, tmp_path / "p", extra={"hardware": {}})

@@ -54,16 +54,22 @@ def test_probed_rows_use_their_own_speed_and_the_rest_the_reference() -> None:
         "energy_j": [1.0, 5.0, 2.0, 1.0, 5.0, 5.0, 5.0],
         "probe_s_per_call": [None, None, None, 0.002, 0.002, 0.004, 0.001],
     })
+    # each run on its own footing:
     # run "new": probes 2, 2, 4, 1 ms -> median 2 ms; factors 2/2, 2/2, 2/4, 2/1
     # run "old": no probes; references 1, 2 J -> median 1.5; the layer sits nearest the first
     # (rolling median of 3, centred, over [1, 2] -> 1.5 and 1.5): factor 1.5 / 1.5
-    assert probe_factors(df).iloc[3:].tolist() == pytest.approx([1.0, 1.0, 0.5, 2.0])
-    assert probe_factors(df).iloc[:3].isna().all()
-    f = drift_factors(df, probe=True)
+    assert probe_factors(df, "run").iloc[3:].tolist() == pytest.approx([1.0, 1.0, 0.5, 2.0])
+    assert probe_factors(df, "run").iloc[:3].isna().all()
+    f = drift_factors(df, probe=True, footing="run")
     assert f.iloc[1] == pytest.approx(1.0)
     assert f.iloc[3:].tolist() == pytest.approx([1.0, 1.0, 0.5, 2.0])
     # by default the probes are ignored: run "new" has one reference reading, factor 1
-    assert drift_factors(df).iloc[3:].tolist() == pytest.approx([1.0] * 4)
+    assert drift_factors(df, footing="run").iloc[3:].tolist() == pytest.approx([1.0] * 4)
+    # on the dataset footing: run medians 1.5 ("old") and 1.0 ("new") -> level 1.25; the "old"
+    # layer gets 1.25 / 1.5, the "new" rows' reference factor 1.25 / 1; the probes' level is
+    # the median of the one probed run's median, 2 ms, as before
+    assert drift_factors(df).iloc[[1, 3]].tolist() == pytest.approx([1.25 / 1.5, 1.25])
+    assert drift_factors(df, probe=True).iloc[3:].tolist() == pytest.approx([1.0, 1.0, 0.5, 2.0])
 
 
 def test_without_a_probe_column_the_reference_decides() -> None:

@@ -34,8 +34,11 @@ def run(args: argparse.Namespace) -> int:
               "as the predictor's were")
     drift = bool(given.metadata.get("drift_corrected", False))
     if drift:
-        df = corrected(df)
-        print("energies drift-corrected with the reference workload, as the predictor was")
+        # predictors fitted before drift_footing was recorded were corrected run by run
+        footing = str(given.metadata.get("drift_footing", "run"))
+        df = corrected(df, footing=footing)
+        print(f"energies drift-corrected with the reference workload ({footing} footing), as "
+              f"the predictor was")
     ev = evaluate(df, given=given, target=given.target, progress=True)
     if ev.rows.empty:
         print(f"{args.data} has no measured whole-model rows to evaluate")
@@ -72,6 +75,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {phase:<10}{proto:<20}{arch:<9} n {int(r.n):>3}, MAPE held-out "
               f"{100 * r.mape_held_out:.1f} %, additivity |mean| "
               f"{100 * r.additivity_mean_abs:.1f} %{drift}")
+    print("by run (each run finds the machine in its own state; offset = the run's mean "
+          "signed error):")
+    for (phase, run_id), r in ev.by_run().iterrows():
+        print(f"  {phase:<10}{run_id:<30} n {int(r.n):>3}, offset {100 * r.mean_err:+5.1f} %, "
+              f"MAPE held-out {100 * r.mape_held_out:.1f} %, without the offset "
+              f"{100 * r.mape_within:.1f} %")
+    for phase, v in ev.within_runs().items():
+        print(f"  {phase:<10} MAPE held-out with each run's offset taken out: {100 * v:.1f} %")
     for phase, r in ev.faults().iterrows():
         print(f"  {phase:<10} minor page faults per call (n {int(r.n)}): whole network "
               f"{r.whole:,.0f}, its leaves summed {r.leaves:,.0f} (measurement/allocator.py)")

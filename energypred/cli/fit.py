@@ -28,8 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="energy_j",
                    help="energy column to predict: energy_j (cpu+ram+gpu, default), cpu_energy_j")
     p.add_argument("--drift-correct", action="store_true",
-                   help="rescale each row by the reference workload measured near it in time "
-                        "(energypred/drift.py)")
+                   help="rescale each row by the reference workload measured near it in time, "
+                        "to the dataset's median reference (energypred/drift.py)")
     p.add_argument("--all-windows", action="store_true",
                    help="use every measured window (default: the first window of each "
                         "measurement counts as warm-up, see energypred/windows.py)")
@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     ctx = fit_context(data, llc_for(df), args.target)
     predictor.metadata.update(dataset_metadata(df), target=args.target, context=ctx.to_dict(),
                               drift_corrected=bool(args.drift_correct),
+                              **({"drift_footing": "dataset"} if args.drift_correct else {}),
                               steady_state=not args.all_windows,
                               dataset={"path": str(args.data), "sha256": dataset_hash(args.data),
                                        "rows": int(len(df)),

@@ -124,6 +124,27 @@ def load(directory: str | Path) -> Predictor:
     return Predictor(models, meta, source=str(d))
 
 
+def record_evaluation(directory: str | Path, evaluation: dict[str, Any]) -> Path:
+    """Keep ``evaluation`` (``energypred evaluate --record``: the predictor's whole-model
+    errors on its own data, per phase) in a predictor's metadata, where ``predict`` shows it
+    as the expected error. The estimators and their hash are untouched; a refit writes fresh
+    metadata without it. Returns the metadata path.
+
+    Raises:
+        ArtifactError: ``directory`` is not a readable predictor directory.
+    """
+    path = Path(directory) / METADATA
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ArtifactError(f"{path} is not a readable predictor metadata file: {err}") from err
+    meta["evaluation"] = evaluation
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
 #: the shipped predictors, one per machine state measured: ``energypred/shipped/<name>`` links to
 #: ``models/<name>``; ``energypred/default_model`` is the one used where none matches
 SHIPPED = "shipped"

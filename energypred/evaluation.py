@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -128,6 +129,25 @@ class Evaluation:
         return (r["mape_within"] * r["n"]).groupby(level="phase").sum() / \
             r["n"].groupby(level="phase").sum()
 
+    def record(self) -> dict[str, dict[str, Any]]:
+        """Per phase, what ``evaluate --record`` keeps in a predictor's metadata and
+        ``predict`` shows as its expected error: networks (n), held-out MAPE overall and per
+        architecture, share within ±10 %, MAPE with each run's offset taken out, and the
+        noise floor of the measured wholes (fractions; None where not known)."""
+        s, within = self.summary(), self.within_runs()
+        out: dict[str, dict[str, Any]] = {}
+        for phase in sorted(self.rows["phase"].unique()):
+            total = s.loc[(phase, "ALL")]
+            out[str(phase)] = {
+                "n": int(total.n), "mape_held_out": _num(total.mape_held_out),
+                "within_10_held_out": _num(total.within_10_held_out),
+                "mape_within_runs": _num(within.get(phase, np.nan)),
+                "noise_floor": _num(total.noise_floor),
+                "mape_by_architecture": {str(arch): _num(r.mape_held_out)
+                                         for (p, arch), r in s.iterrows()
+                                         if p == phase and arch != "ALL"}}
+        return out
+
     def in_network(self) -> pd.DataFrame:
         """Per phase, over the variants whose leaves were also measured with evicted weights:
         n, additivity with the leaves alone and in network conditions (mean |.| and mean)."""
@@ -189,6 +209,12 @@ def _protocol(row: pd.Series) -> str:
 
 def _float(v: object) -> float:
     return float(v) if v is not None and pd.notna(v) else np.nan
+
+
+def _num(v: object) -> float | None:
+    """A float for JSON, None for NaN."""
+    f = float(v)  # type: ignore[arg-type]
+    return f if np.isfinite(f) else None
 
 
 def _spearman(a: pd.Series, b: pd.Series) -> float:

@@ -50,6 +50,8 @@ class Report:
     theory_energy_j: float | None = None
     theory_source: str | None = None
     context_energy_j: float = 0.0  # part of energy_j: weights re-read from memory in a network
+    #: the predictor's measured whole-model errors for this phase (Predictor.expected_error)
+    expected_error: dict[str, Any] | None = None
 
     @property
     def energy_j_per_sample(self) -> float:
@@ -90,6 +92,7 @@ class Report:
             "unsupported": self.unsupported.to_dict(orient="records"),
             "predictor": self.predictor, "measurement_method": self.method,
             "target": self.target, "warnings": self.warnings,
+            "expected_error": self.expected_error,
         }
 
 
@@ -193,7 +196,8 @@ def predict(model: nn.Module | str, input_shape: tuple[int, ...] = (3, 224, 224)
     return Report(total, batch_size, tuple(input_shape), phase, layers, unsupported,
                   predictor.source, predictor.method, predictor.target, int(total_macs),
                   footprint(total, pue, intensity), warnings, theory_total, theory_source,
-                  float(np.sum(context)) if len(context) else 0.0)
+                  float(np.sum(context)) if len(context) else 0.0,
+                  predictor.expected_error(phase))
 
 
 def _warnings(predictor: Predictor, priced: pd.DataFrame, phase: str,

@@ -57,6 +57,14 @@ class Predictor:
             return isolated, np.zeros(0)
         return isolated, self.context.rows_energy_j(rows, phase, isolated)
 
+    def expected_error(self, phase: str) -> dict[str, Any] | None:
+        """The whole-model errors ``energypred evaluate --record`` measured for ``phase`` on
+        the predictor's own data (architectures held out; fractions), with the date; None
+        when it was never evaluated so."""
+        ev = self.metadata.get("evaluation") or {}
+        block = (ev.get("phases") or {}).get(phase)
+        return {**block, "evaluated_utc": ev.get("evaluated_utc")} if block else None
+
     def out_of_range(self, rows: pd.DataFrame, phase: str, tolerance: float = 0.05
                      ) -> list[tuple[int, str]]:
         """(row position, description) of features outside the range a regressor was fitted on."""

@@ -73,7 +73,7 @@ def report_lines(r: Report, title: str, fmt: str = "table") -> list[str]:
         facts.append(f"theoretical estimate: {num(r.theory_energy_j)} J ({r.theory_source}; "
                      "elementary operations only, see energypred.theory)")
     facts += [f"predictor: {r.predictor} (target {r.target})",
-              f"its data came from: {r.method}"]
+              f"its data came from: {r.method}", expected_error_line(r)]
     theory_col = "theory_j" in r.layers
     headers = ["#", "name", "type", "output", "MACs", "energy J", "share", "FLOP/J"]
     if theory_col:
@@ -103,6 +103,24 @@ def report_lines(r: Report, title: str, fmt: str = "table") -> list[str]:
                       [False, False, False, True, True, True])
     out += [("- " if fmt == "markdown" else "") + f"warning: {w}" for w in r.warnings]
     return out
+
+
+def expected_error_line(r: Report) -> str:
+    """How far off the predictor was measured to be on whole networks (``evaluate
+    --record``), or that it never was."""
+    e = r.expected_error
+    if not e or e.get("mape_held_out") is None:
+        return ("expected error: not measured for this predictor (energypred evaluate "
+                "--record on the data it was fitted on)")
+    archs = ", ".join(f"{a} {100 * v:.1f}" for a, v in sorted(
+        (e.get("mape_by_architecture") or {}).items()) if v is not None)
+    within = e.get("within_10_held_out")
+    date = str(e.get("evaluated_utc") or "")[:10]
+    return (f"expected error: {100 * e['mape_held_out']:.1f} % mean absolute on {e['n']} "
+            f"measured {r.phase} networks of the predictor's machine, each architecture held "
+            f"out ({archs} %"
+            + (f"; {100 * within:.0f} % within ±10 %" if within is not None else "")
+            + f"; energypred evaluate, {date})")
 
 
 def compare_record(title: str, r: Report) -> dict[str, Any]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
+
+import pandas as pd
 
 from conftest import run_cli
 from synthetic import dataset
@@ -20,9 +23,10 @@ MACHINE = {"schema_version": SCHEMA_VERSION, "hardware_id": "a1", "cpu_model": "
            "allocator": "padded", "run_id": "r0"}
 
 
-def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
-    w = ShardWriter(tmp_path / "ds", prefix="t", flush_rows=10_000)
-    df = dataset(n=12)
+def _write(directory: Path, prefix: str, n: int = 12) -> pd.DataFrame:
+    """A synthetic dataset of one machine, its page faults and three reference readings."""
+    w = ShardWriter(directory, prefix=prefix, flush_rows=10_000)
+    df = dataset(n=n)
     for i, row in enumerate(df.to_dict("records")):
         # three equal windows: the steady windows give the same energy; two rows page-faulted
         w.append({**MACHINE, **{k: v for k, v in row.items() if v == v},
@@ -34,6 +38,11 @@ def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
                   "duration_s": seconds, "run_id": "r0", "sample_index": i,
                   "energy_j_repeats": [28.0 * seconds] * 3})
     w.close()
+    return df
+
+
+def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
+    df = _write(tmp_path / "ds", "t")
     res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"))
     assert res.returncode == 0, res.stderr
     assert "inference/conv2d" in res.stdout and "saved predictor" in res.stdout
@@ -51,3 +60,30 @@ def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "steady windows" in res.stdout and "alexnet" in res.stdout
     assert "with each run's offset taken out" in res.stdout
+
+
+def test_evaluate_records_the_errors_that_predict_then_shows(tmp_path: Path) -> None:
+    _write(tmp_path / "ds", "t")
+    assert run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m")
+                   ).returncode == 0
+    ask = ["predict", "alexnet", "--predictor", str(tmp_path / "m"), "--batch-size", "1",
+           "--input-shape", "3,64,64", "--kwargs", '{"width_mult": 0.25}']
+    assert "expected error: not measured" in run_cli(*ask).stdout
+    # no predictor directory named, or data it was not fitted on: one line, exit 2, no write
+    res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--record")
+    assert res.returncode == 2 and "--predictor" in res.stderr
+    shutil.copytree(tmp_path / "ds", tmp_path / "other")
+    _write(tmp_path / "other", "u", n=3)
+    res = run_cli("evaluate", "--data", str(tmp_path / "other"), "--predictor",
+                  str(tmp_path / "m"), "--record")
+    assert res.returncode == 2 and "fitted on other data" in res.stderr
+    assert "evaluation" not in json.loads((tmp_path / "m" / "metadata.json").read_text())
+    res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"),
+                  "--record")
+    assert res.returncode == 0, res.stderr
+    phases = json.loads((tmp_path / "m" / "metadata.json").read_text())["evaluation"]["phases"]
+    assert phases["inference"]["n"] > 0 and 0 <= phases["inference"]["mape_held_out"] < 1
+    assert set(phases["inference"]["mape_by_architecture"]) == {"alexnet", "vgg11"}
+    out = json.loads(run_cli(*ask, "--json").stdout)
+    assert out["expected_error"]["mape_held_out"] == phases["inference"]["mape_held_out"]
+    assert "mean absolute on" in run_cli(*ask).stdout  # the recorded predictor still loads

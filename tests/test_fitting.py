@@ -96,6 +96,26 @@ def test_each_runs_offset_is_its_mean_signed_error_and_can_be_taken_out() -> Non
     assert Evaluation(rows).within_runs()["inference"] == pytest.approx(0.016)
 
 
+def test_the_record_predict_shows_holds_each_phases_errors() -> None:
+    from energypred.evaluation import Evaluation
+
+    err = [-0.10, 0.06, 0.02]
+    rows = pd.DataFrame({
+        "phase": ["training"] * 3, "architecture": ["alexnet", "alexnet", "vgg11"],
+        "run_id": ["a", "b", "b"], "measured_j": [1.0, 2.0, 3.0], "err_held_out": err,
+        "abs_err_held_out": np.abs(err), "predicted_held_out_j": [0.9, 2.12, 3.06],
+        "theory_j": [1.0] * 3, "abs_err_theory": [0.0] * 3, "additivity": [0.0] * 3,
+        "additivity_context": [0.0] * 3, "whole_sem": [np.nan] * 3})
+    rec = Evaluation(rows).record()["training"]
+    # MAPE (10 + 6 + 2) / 3 = 6 %; AlexNet (10 + 6) / 2 = 8 %, VGG11 2 %; all within ±10 %;
+    # run a alone (offset -10, nothing left), run b offset +4, left 2 and 2 -> (0 + 2 + 2) / 3
+    assert rec["n"] == 3 and rec["mape_held_out"] == pytest.approx(0.06)
+    assert rec["mape_by_architecture"] == pytest.approx({"alexnet": 0.08, "vgg11": 0.02})
+    assert rec["within_10_held_out"] == pytest.approx(1.0)
+    assert rec["mape_within_runs"] == pytest.approx(0.04 / 3)
+    assert rec["noise_floor"] is None  # no whole measured more than once
+
+
 def test_save_load_round_trip_gives_identical_predictions(fitted: Predictor, data: pd.DataFrame,
                                                           tmp_path: Path) -> None:
     artifacts.save(fitted, tmp_path / "p", extra={"hardware": {}})

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from energypred import artifacts
+from energypred import __version__, artifacts
 from energypred.cli.fit import add_hardware_argument
 from energypred.context import context_lines, llc_for
-from energypred.dataset import one_allocator, one_machine, read_dataset
+from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset
 from energypred.drift import corrected
+from energypred.errors import ConfigError
 from energypred.evaluation import evaluate
 from energypred.plots import evaluation_plot
 from energypred.streaming import evicted_j_per_byte
@@ -21,12 +24,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="dataset directory")
     p.add_argument("--predictor", default=None, help="predictor directory (default: shipped)")
     p.add_argument("--plot", type=Path, default=None, help="write predicted-vs-measured PNG")
+    p.add_argument("--record", action="store_true",
+                   help="keep the held-out errors in the predictor's metadata, where predict "
+                        "shows them as its expected error (needs --predictor, and the "
+                        "dataset it was fitted on)")
     add_hardware_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print per-architecture figures."""
     given = artifacts.load(args.predictor) if args.predictor else artifacts.load_default()
+    if args.record and (problem := _record_problem(args, given.metadata)):
+        raise ConfigError(f"--record: {problem}")
     df = one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data))
     if given.metadata.get("steady_state", False):
         df = steady_state(df)
@@ -111,4 +120,22 @@ def run(args: argparse.Namespace) -> int:
               f"{r.spearman_theory:.3f}, MAPE {100 * r.mape_theory:.1f} %")
     if args.plot:
         print(f"wrote {evaluation_plot(ev, args.plot)}")
+    if args.record:
+        block = {"dataset_sha256": dataset_hash(args.data), "dataset": str(args.data),
+                 "evaluated_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "energypred_version": __version__, "phases": ev.record()}
+        path = artifacts.record_evaluation(args.predictor, block)
+        print(f"recorded the held-out errors in {path}")
     return 0
+
+
+def _record_problem(args: argparse.Namespace, meta: dict[str, Any]) -> str | None:
+    """Why the errors cannot be recorded as the predictor's own (None: they can)."""
+    if not args.predictor:
+        return "name the predictor directory to write to with --predictor"
+    fitted_on = (meta.get("dataset") or {}).get("sha256")
+    if fitted_on != dataset_hash(args.data):
+        return (f"{args.predictor} was fitted on other data than {args.data} (dataset hash "
+                f"{str(fitted_on)[:12]}, here {dataset_hash(args.data)[:12]}); refit it on "
+                "this dataset first")
+    return None

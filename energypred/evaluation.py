@@ -126,8 +126,8 @@ class Evaluation:
         """Per phase: held-out MAPE once each run's mean signed error is taken out (fraction),
         what the predictor's error would be if the machine had been in one state throughout."""
         r = self.by_run()
-        return (r["mape_within"] * r["n"]).groupby(level="phase").sum() / \
-            r["n"].groupby(level="phase").sum()
+        weighted = (r["mape_within"] * r["n"]).groupby(level="phase").sum()
+        return weighted / r["n"].groupby(level="phase").sum()
 
     def record(self) -> dict[str, dict[str, Any]]:
         """Per phase, what ``evaluate --record`` keeps in a predictor's metadata and

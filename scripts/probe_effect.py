@@ -1,6 +1,6 @@
 """What the speed probe next to each measurement buys: whole-model error on the probed rows.
 
-    python scripts/probe_effect.py --data datasets/zen4-2c-padded
+    python scripts/probe_effect.py --data datasets/zen4-2c-padded [--footing run]
 
 Rows written since schema 5 carry the reference convolution's speed timed right before and
 after them (``probe_s_per_call``, ``energypred/measurement/probe.py``). This script evaluates
@@ -17,7 +17,9 @@ and prints, for the whole networks that were probed, per phase: held-out MAPE, s
 ±10 % and additivity (sum of measured leaves / measured whole - 1, mean abs and signed). The
 unprobed rows are fitted on in every case but not scored, so the three differ only in how
 the probed rows and the refitted regressors were corrected. Energies are CodeCarbon
-estimates where the dataset says so.
+estimates where the dataset says so. ``--footing`` is what the corrections rescale to
+(``drift.FOOTINGS``): the figures ``drift.py`` quotes were measured with ``--footing run``,
+each run at its own median, before ``fit --drift-correct`` moved to the dataset's.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import argparse
 from pathlib import Path
 
 from energypred.dataset import one_machine, read_dataset
-from energypred.drift import corrected
+from energypred.drift import FOOTINGS, corrected
 from energypred.evaluation import evaluate
 from energypred.windows import steady_state
 
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("datasets/zen4-2c-padded"))
     ap.add_argument("--hardware-id", default=None)
+    ap.add_argument("--footing", choices=FOOTINGS, default="dataset")
     args = ap.parse_args(argv)
     df = steady_state(one_machine(read_dataset(args.data, only_ok=True), args.hardware_id))
     probed = df[(df["row_kind"] == "architecture") & df["probe_s_per_call"].notna()]
@@ -44,8 +47,8 @@ def main(argv: list[str] | None = None) -> None:
           f"({', '.join(f'{p} {n}' for p, n in probed['phase'].value_counts().items())})")
     print(f"{'correction':<11}{'phase':<11}{'n':>4}{'MAPE':>8}{'±10%':>7}"
           f"{'additivity |mean|':>19}{'(signed)':>10}")
-    for name, data in (("raw", df), ("reference", corrected(df)),
-                       ("probe", corrected(df, probe=True))):
+    for name, data in (("raw", df), ("reference", corrected(df, footing=args.footing)),
+                       ("probe", corrected(df, probe=True, footing=args.footing))):
         rows = evaluate(data).rows
         mine = rows[[(h, p) in keys for h, p in zip(rows["config_hash"], rows["phase"],
                                                       strict=True)]]

@@ -109,7 +109,6 @@ class Evaluation:
         overall.index = pd.MultiIndex.from_tuples([(p, "ALL") for p in overall.index])
         return pd.concat([per, overall]).sort_index()
 
-
     def by_run(self) -> pd.DataFrame:
         """Per (phase, ``run_id``): rows, mean signed held-out error (the run's offset: the
         machine's state in that run as the wholes felt it), held-out MAPE, and MAPE with the
@@ -212,8 +211,8 @@ def _float(v: object) -> float:
 
 
 def _num(v: object) -> float | None:
-    """A float for JSON, None for NaN."""
-    f = float(v)  # type: ignore[arg-type]
+    """A float for JSON, None for missing or NaN."""
+    f = _float(v)
     return f if np.isfinite(f) else None
 
 

@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print per-architecture figures."""
     given = artifacts.load(args.predictor) if args.predictor else artifacts.load_default()
-    if args.record and (problem := _record_problem(args, given.metadata)):
+    data_hash = dataset_hash(args.data) if args.record else None
+    if args.record and (problem := _record_problem(args, given.metadata, data_hash)):
         raise ConfigError(f"--record: {problem}")
     df = one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data))
     if given.metadata.get("steady_state", False):
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"wrote {evaluation_plot(ev, args.plot)}")
     if args.record:
-        block = {"dataset_sha256": dataset_hash(args.data), "dataset": str(args.data),
+        block = {"dataset_sha256": data_hash, "dataset": str(args.data),
                  "evaluated_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "energypred_version": __version__, "phases": ev.record()}
         path = artifacts.record_evaluation(args.predictor, block)
@@ -129,13 +130,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record_problem(args: argparse.Namespace, meta: dict[str, Any]) -> str | None:
-    """Why the errors cannot be recorded as the predictor's own (None: they can)."""
+def _record_problem(args: argparse.Namespace, meta: dict[str, Any], data_hash: str | None
+                    ) -> str | None:
+    """Why the errors cannot be recorded as the predictor's own (None: they can);
+    ``data_hash`` is ``dataset_hash`` of ``args.data``."""
     if not args.predictor:
         return "name the predictor directory to write to with --predictor"
     fitted_on = (meta.get("dataset") or {}).get("sha256")
-    if fitted_on != dataset_hash(args.data):
+    if fitted_on != data_hash:
         return (f"{args.predictor} was fitted on other data than {args.data} (dataset hash "
-                f"{str(fitted_on)[:12]}, here {dataset_hash(args.data)[:12]}); refit it on "
-                "this dataset first")
+                f"{str(fitted_on)[:12]}, here {str(data_hash)[:12]}); refit it on this "
+                "dataset first")
     return None

@@ -10,7 +10,7 @@ made it worse)::
 
     probe ─ measurement i ─ probe ─ measurement i+1 ─ probe ...   (perf_counter, no meter)
     probe_s_per_call of measurement i = mean of the probes on either side of it
-    drift factor (drift.py)           = run's median probe / probe_s_per_call
+    drift factor (drift.py)           = footing's median probe / probe_s_per_call
 
 Consecutive measurements share the probe between them, so a run spends ``seconds`` per
 measurement on probes.

@@ -115,11 +115,14 @@ def expected_error_line(r: Report) -> str:
     archs = ", ".join(f"{a} {100 * v:.1f}" for a, v in sorted(
         (e.get("mape_by_architecture") or {}).items()) if v is not None)
     within = e.get("within_10_held_out")
+    precise = e.get("mape_precise")
     date = str(e.get("evaluated_utc") or "")[:10]
     return (f"expected error: {100 * e['mape_held_out']:.1f} % mean absolute on {e['n']} "
             f"measured {r.phase} networks of the predictor's machine, each architecture held "
             f"out ({archs} %"
             + (f"; {100 * within:.0f} % within ±10 %" if within is not None else "")
+            + (f"; {100 * precise:.1f} % on the {e['n_precise']} measured to within "
+               f"{100 * e['precise_sem']:.0f} %" if precise is not None else "")
             + f"; energypred evaluate, {date})")
 
 

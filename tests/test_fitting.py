@@ -114,6 +114,33 @@ def test_the_record_predict_shows_holds_each_phases_errors() -> None:
     assert rec["within_10_held_out"] == pytest.approx(1.0)
     assert rec["mape_within_runs"] == pytest.approx(0.04 / 3)
     assert rec["noise_floor"] is None  # no whole measured more than once
+    assert rec["n_precise"] == 0 and rec["mape_precise"] is None
+
+
+def test_wholes_are_split_by_how_precisely_they_were_measured() -> None:
+    from energypred.evaluation import Evaluation
+
+    err = [0.02, -0.04, -0.10, 0.06]
+    rows = pd.DataFrame({
+        "phase": ["inference"] * 4, "architecture": ["alexnet", "vgg11", "vgg11", "vgg11"],
+        "run_id": ["a"] * 4, "measured_j": [1.0, 2.0, 3.0, 4.0], "err_held_out": err,
+        "abs_err_held_out": np.abs(err), "predicted_held_out_j": [1.0] * 4,
+        "theory_j": [1.0] * 4, "abs_err_theory": [0.0] * 4,
+        "additivity": [0.0, -0.02, -0.20, 0.10], "additivity_context": [0.0] * 4,
+        "whole_sem": [0.01, 0.02, 0.05, np.nan]})
+    t = Evaluation(rows).by_precision()
+    # precise (standard error <= 2 %): the first two rows, MAPE (2 + 4) / 2 = 3 %, signed
+    # (2 - 4) / 2 = -1 %, additivity (0 - 2) / 2 = -1 %; imprecise: the third (-10 %); once:
+    # the fourth, whose standard error is not known
+    assert t.loc[("inference", "precise")].n == 2
+    assert t.loc[("inference", "precise")].mape_held_out == pytest.approx(0.03)
+    assert t.loc[("inference", "precise")].mean_err == pytest.approx(-0.01)
+    assert t.loc[("inference", "precise")].additivity_mean == pytest.approx(-0.01)
+    assert t.loc[("inference", "imprecise")].mean_err == pytest.approx(-0.10)
+    assert t.loc[("inference", "once")].n == 1
+    rec = Evaluation(rows).record()["inference"]
+    assert rec["n_precise"] == 2 and rec["mape_precise"] == pytest.approx(0.03)
+    assert rec["precise_sem"] == pytest.approx(0.02)
 
 
 def test_save_load_round_trip_gives_identical_predictions(fitted: Predictor, data: pd.DataFrame,

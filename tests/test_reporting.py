@@ -15,7 +15,8 @@ from energypred.fitting import fit_models
 from energypred.plots import compare_plot, layers_plot
 from energypred.prediction import predict
 from energypred.predictor import Predictor
-from energypred.reporting import compare_lines, compare_record, report_lines
+from energypred.reporting import (compare_lines, compare_record, expected_error_line,
+                                  report_lines)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,23 @@ def test_report_formats_and_plot(predictor: Predictor, tmp_path: Path) -> None:
     assert js["facility_energy_j"] == pytest.approx(1.6 * js["compute_energy_j"])
     assert js["theory_energy_j"] > 0 and js["flops_per_j"] > 0
     assert _png_size(layers_plot(r, "alexnet", tmp_path / "l.png")) == (800, 450)
+
+
+def test_expected_error_line_quotes_the_recorded_figures(predictor: Predictor) -> None:
+    import dataclasses
+
+    r = predict("alexnet", (3, 64, 64), 2, predictor=predictor, kwargs={"width_mult": 0.25})
+    assert "not measured" in expected_error_line(r)
+    rec = {"n": 40, "mape_held_out": 0.062, "within_10_held_out": 0.83,
+           "mape_by_architecture": {"alexnet": 0.08, "vgg11": 0.051}, "n_precise": 12,
+           "mape_precise": 0.045, "precise_sem": 0.02, "evaluated_utc": "2026-11-24T17:00"}
+    line = expected_error_line(dataclasses.replace(r, expected_error=rec))
+    assert line.startswith("expected error: 6.2 % mean absolute on 40 measured inference")
+    assert "alexnet 8.0, vgg11 5.1 %" in line and "83 % within ±10 %" in line
+    assert "4.5 % on the 12 measured to within 2 %" in line and "2026-11-24" in line
+    # a record from before the precise split still reads
+    old = {k: v for k, v in rec.items() if "precise" not in k}
+    assert "measured to within" not in expected_error_line(dataclasses.replace(r, expected_error=old))
 
 
 def test_compare_json_round_trip(predictor: Predictor, tmp_path: Path) -> None:

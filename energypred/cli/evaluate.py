@@ -13,7 +13,7 @@ from energypred.context import context_lines, llc_for
 from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.errors import ConfigError
-from energypred.evaluation import evaluate
+from energypred.evaluation import PRECISE_SEM, evaluate
 from energypred.plots import evaluation_plot
 from energypred.streaming import evicted_j_per_byte
 from energypred.windows import steady_state
@@ -77,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
                   f"measurements, {int(r.whole_sem_n)} measured more than once): mean "
                   f"{100 * r.whole_sem_mean:.1f} %, so a predictor of "
                   f"their true energy would score about {100 * r.noise_floor:.1f} % MAPE")
+    print(f"by how precisely the whole was measured (precise: its own standard error <= "
+          f"{100 * PRECISE_SEM:.0f} %; once: not known):")
+    for (phase, kind), r in ev.by_precision().iterrows():
+        print(f"  {phase:<10}{kind:<10} n {int(r.n):>3}, MAPE held-out "
+              f"{100 * r.mape_held_out:.1f} %, mean signed {100 * r.mean_err:+.1f} %, "
+              f"additivity (signed) {100 * r.additivity_mean:+.1f} %")
     print("by whole-model protocol (bracketed = whole measured before and after its leaves; "
           "interleaved = also between them, bracket.py):")
     for (phase, proto, arch), r in ev.by_protocol().iterrows():

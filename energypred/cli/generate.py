@@ -57,9 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip configurations estimated larger (default: half the free RAM)")
     p.add_argument("--reference-every-s", type=float, default=60.0,
                    help="measure the reference workload this often (s)")
-    p.add_argument("--whole-every-s", type=float, default=15.0,
+    p.add_argument("--whole-every-s", type=float, default=4.0,
                    help="measure a whole network again between its leaves this often (s; "
-                        "default 15; 0: only before and after them)")
+                        "default 4; 0: only before and after them)")
     p.add_argument("--probe-s", type=float, default=0.0,
                    help="time the reference convolution this long between measurements, so "
                         "each row records the machine's speed right then (s; e.g. 0.3; "

@@ -18,8 +18,8 @@ whole network every ``every_s`` seconds samples it as often as the leaf measurem
 
 How often (measured on the same VM, each whole network against its own measurements): every
 15 s gave a median 5 measurements and a standard error of 2.0-3.8 % per run; every 8 s, 7.5 and
-2.2 %; every 4 s, 14 and 1.3 % (88 % of the wholes within 2 %), for 87 % of wall time inside
-windows against 93 %, and that run's wholes were missed by 4.1 % (inference) and 3.8 %
+2.2 %; every 4 s, 14 and 1.3 % (88 % of the wholes within 2 %), at 1,563 configurations/hour
+against 1,886-1,997 (87 % of wall time inside windows against 93 %), and that run's wholes were missed by 4.1 % (inference) and 3.8 %
 (training) held out against 6.0 / 5.8 % over all runs. ``generate`` measures every 4 s.
 
 ``every_s = 0`` gives the former protocol: before and after only (``bracketed``).

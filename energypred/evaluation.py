@@ -149,8 +149,9 @@ class Evaluation:
     def record(self) -> dict[str, dict[str, Any]]:
         """Per phase, what ``evaluate --record`` keeps in a predictor's metadata and
         ``predict`` shows as its expected error: networks (n), held-out MAPE overall and per
-        architecture, share within ±10 %, MAPE with each run's offset taken out, and the
-        noise floor of the measured wholes (fractions; None where not known)."""
+        architecture, share within ±10 %, MAPE with each run's offset taken out, the noise
+        floor of the measured wholes, and n and MAPE of the precisely measured ones
+        (:meth:`by_precision`; fractions; None where not known)."""
         s, within, precision = self.summary(), self.within_runs(), self.by_precision()
         out: dict[str, dict[str, Any]] = {}
         for phase in sorted(self.rows["phase"].unique()):

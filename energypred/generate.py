@@ -93,7 +93,8 @@ class GenerateOptions:
     evicted_leaves: bool = True
     #: measure a whole network again between its leaves this often (bracket.py; 0: only
     #: before and after them). 4 s: a median 14 measurements, standard error 1.3 %, against 5
-    #: and 2.0-3.8 % at 15 s, for 6 % less wall time in windows (bracket.py)
+    #: and 2.0-3.8 % at 15 s, at 1,563-1,597 configurations/hour against 1,886-1,997
+    #: (bracket.py)
     whole_every_s: float = 4.0
     #: refuse to resume when the reference reading is off the dataset's by more (0: no check)
     max_reference_shift: float = 0.25

@@ -15,6 +15,12 @@ measured in, and compares it with what that data recorded::
 
 Time, not energy: CodeCarbon's estimate on these machines is power × time at a nearly constant
 power (TDP × load), so a time ratio is the energy ratio, and timing needs no meter.
+
+The ratio says *whether* a predictor applies, not by how much to correct it: on another CPU the
+layers do not all scale as the reference does. Measured on the Xeon VM's 75 whole networks
+(``scripts/transfer.py``, inference): ``zen4-2c-padded`` (reference 0.67x there) was off by
+55.4 % as is and 12.7 % scaled by the ratio, but ``epyc-2c`` (1.41x) by 21.4 % as is and
+51.2 % scaled. So ``check`` tells the user to measure, and nothing rescales predictions.
 """
 
 from __future__ import annotations
@@ -112,8 +118,9 @@ class MachineCheck:
                        "state; its figures apply here")
         elif abs(self.ratio - 1) > self.tolerance:
             out.append(f"differs: this machine runs the reference {self.ratio:.2f}x as long as "
-                       "the predictor's did, so its figures are off here by about that factor; "
-                       "measure a dataset here (energypred generate) and fit on it")
+                       "the predictor's did, and other layers need not scale alike, so its "
+                       "figures do not apply here, scaled or not; measure a dataset here "
+                       "(energypred generate) and fit on it")
         else:
             out.append("differs: another CPU behind the same name, though the reference runs "
                        "as fast; other layers may not: measure a dataset here (energypred "

@@ -12,8 +12,9 @@ measured whole three ways::
     rescaled:     P x ref_data / ref_pred  (ref: the reference convolution's median cost per
                                             call, in the data's and in the predictor's rows;
                                             by J and by s per call)
-    best scale:   P x median(W / P)        (the best any single factor could do: a floor for
-                                            every one-number calibration)
+    own factor:   P x median(W / P)        (a factor fitted on the measured wholes themselves,
+                                            per phase: about what any one-number calibration
+                                            could do at best)
 
 Prints MAPE and mean signed error per (phase, architecture) and overall, in %, and the two
 reference ratios. The data is put in the predictor's energy convention first (steady windows,
@@ -101,12 +102,12 @@ def main(argv: list[str] | None = None) -> int:
               f"in the data, {1e3 * float(theirs['energy_j']):.1f} mJ / "
               f"{1e3 * float(theirs['duration_s']):.2f} ms in the predictor's: ratio "
               f"{by_j:.2f} (J), {by_s:.2f} (s)")
-        print(f"  best single factor per phase (median measured / predicted): "
+        print(f"  own factor per phase (median measured / predicted): "
               + ", ".join(f"{p} {f:.2f}" for p, f in phases.items()))
         views = {"as is": scores(t, 1.0), "x ratio (J)": scores(t, by_j),
                  "x ratio (s)": scores(t, by_s)}
         best = pd.concat([scores(t[t["phase"] == p], f) for p, f in phases.items()])
-        views["best factor"] = best.sort_index()
+        views["own factor"] = best.sort_index()
         print(f"  {'phase':<10}{'architecture':<14}"
               + "".join(f"{name + ' MAPE (signed)':>28}" for name in views))
         for key in views["as is"].index:

@@ -22,12 +22,13 @@ from energypred import features, theory
 from energypred.configs import ArchConfig
 from energypred.context import Context, fit_context, llc_for
 from energypred.dataset import network_leaves
+from energypred.drift import corrected
 from energypred.fitting import fit_models
 from energypred.measurement import in_network
 from energypred.measurement import workloads as wl
 from energypred.predictor import Predictor
 from energypred.tracing import TracedLayer
-from energypred.windows import pooled_sem
+from energypred.windows import pooled_sem, steady_state
 
 #: mean |error| of a normal error per unit of its standard deviation, sqrt(2 / pi): what a
 #: predictor of the true energies would score against measurements with that standard error
@@ -36,6 +37,24 @@ NOISE_FLOOR_PER_SEM = float(np.sqrt(2 / np.pi))
 #: a whole measured to within this standard error (fraction) counts as precisely measured: its
 #: own noise alone costs at most about 0.8 x 2 = 1.6 % MAPE (``Evaluation.by_precision``)
 PRECISE_SEM = 0.02
+
+
+def as_fitted(df: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    """``df``'s energies in the convention a predictor's were fitted in (its ``metadata``):
+    steady windows, drift-corrected on the same footing. Returns the rows and one line per
+    step taken, to print."""
+    notes = []
+    if metadata.get("steady_state", False):
+        df = steady_state(df)
+        notes.append("energies from the steady windows (first window of each measurement left "
+                     "out), as the predictor's were")
+    if metadata.get("drift_corrected", False):
+        # predictors fitted before drift_footing was recorded were corrected run by run
+        footing = str(metadata.get("drift_footing", "run"))
+        df = corrected(df, footing=footing)
+        notes.append(f"energies drift-corrected with the reference workload ({footing} "
+                     "footing), as the predictor was")
+    return df, notes
 
 
 def leaf_rows(traced: list[TracedLayer]) -> pd.DataFrame:

@@ -18,7 +18,8 @@ measured whole three ways::
 
 Prints MAPE and mean signed error per (phase, architecture) and overall, in %, and the two
 reference ratios. The data is put in the predictor's energy convention first (steady windows,
-drift-corrected to the data's own median reference when the predictor was). Energies are J per
+drift-corrected on its footing when the predictor was: ``evaluation.as_fitted``). Leaves a
+predictor has no regressor for are counted and printed, never priced silently. Energies are J per
 call, CodeCarbon estimates wherever the dataset says so; the ratio by s per call is what
 ``energypred check`` measures without a meter.
 """
@@ -34,21 +35,11 @@ import pandas as pd
 from energypred import artifacts
 from energypred.configs import ArchConfig
 from energypred.dataset import one_machine, read_dataset
-from energypred.drift import corrected
-from energypred.evaluation import leaf_rows, predict_whole
+from energypred.cli.fit import dataset_metadata
+from energypred.evaluation import as_fitted, leaf_rows, predict_whole
 from energypred.machine_check import reference_metadata
 from energypred.measurement import workloads as wl
 from energypred.predictor import Predictor
-from energypred.windows import steady_state
-
-
-def in_convention(df: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:
-    """``df``'s energies as ``predictor``'s were fitted: steady windows, drift-corrected."""
-    if predictor.metadata.get("steady_state", False):
-        df = steady_state(df)
-    if predictor.metadata.get("drift_corrected", False):
-        df = corrected(df, footing="dataset")
-    return df
 
 
 def transfer_rows(df: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:
@@ -87,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     raw = one_machine(read_dataset(args.data), None, where=str(args.data))
     for spec in args.predictor:
         predictor = artifacts.load(spec)
-        df = in_convention(raw, predictor)
+        df, _ = as_fitted(raw, predictor.metadata)
         here, theirs = reference_metadata(df), predictor.metadata.get("reference")
         if here is None or not theirs:
             print(f"{spec}: no reference rows on one side; skipped")
@@ -102,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
               f"in the data, {1e3 * float(theirs['energy_j']):.1f} mJ / "
               f"{1e3 * float(theirs['duration_s']):.2f} ms in the predictor's: ratio "
               f"{by_j:.2f} (J), {by_s:.2f} (s)")
+        print(f"  J per call; the data: {dataset_metadata(raw)['measurement_method']}; the "
+              f"predictor's: {predictor.method}")
+        if (unpriced := int(t["unpriced_leaves"].sum())) > 0:
+            print(f"  {unpriced} leaf calls have no regressor in {spec}: its totals are "
+                  "lower bounds")
         print(f"  own factor per phase (median measured / predicted): "
               + ", ".join(f"{p} {f:.2f}" for p, f in phases.items()))
         views = {"as is": scores(t, 1.0), "x ratio (J)": scores(t, by_j),
@@ -111,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'phase':<10}{'architecture':<14}"
               + "".join(f"{name + ' MAPE (signed)':>28}" for name in views))
         for key in views["as is"].index:
-            cells = "".join(f"{100 * v.loc[key, 'abs_err']:>17.1f} % ({100 * v.loc[key, 'err']:+6.1f})"
-                            for v in views.values())
+            cells = "".join(f"{100 * v.loc[key, 'abs_err']:>17.1f} % "
+                            f"({100 * v.loc[key, 'err']:+6.1f})" for v in views.values())
             print(f"  {key[0]:<10}{key[1]:<14}{cells}")
     return 0
 

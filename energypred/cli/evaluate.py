@@ -11,12 +11,10 @@ from energypred import __version__, artifacts
 from energypred.cli.fit import add_hardware_argument
 from energypred.context import context_lines, llc_for
 from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset
-from energypred.drift import corrected
 from energypred.errors import ConfigError
-from energypred.evaluation import PRECISE_SEM, evaluate
+from energypred.evaluation import PRECISE_SEM, as_fitted, evaluate
 from energypred.plots import evaluation_plot
 from energypred.streaming import evicted_j_per_byte
-from energypred.windows import steady_state
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,18 +35,11 @@ def run(args: argparse.Namespace) -> int:
     data_hash = dataset_hash(args.data) if args.record else None
     if args.record and (problem := _record_problem(args, given.metadata, data_hash)):
         raise ConfigError(f"--record: {problem}")
-    df = one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data))
-    if given.metadata.get("steady_state", False):
-        df = steady_state(df)
-        print("energies from the steady windows (first window of each measurement left out), "
-              "as the predictor's were")
-    drift = bool(given.metadata.get("drift_corrected", False))
-    if drift:
-        # predictors fitted before drift_footing was recorded were corrected run by run
-        footing = str(given.metadata.get("drift_footing", "run"))
-        df = corrected(df, footing=footing)
-        print(f"energies drift-corrected with the reference workload ({footing} footing), as "
-              f"the predictor was")
+    df, notes = as_fitted(
+        one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data)),
+        given.metadata)
+    for note in notes:
+        print(note)
     ev = evaluate(df, given=given, target=given.target, progress=True)
     if ev.rows.empty:
         print(f"{args.data} has no measured whole-model rows to evaluate")

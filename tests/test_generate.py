@@ -173,7 +173,13 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
             assert row.whole_measurements == 1 + len(leaves) + len(evicted) + 1
         # two windows per measurement
         assert row.repeats == len(row.energy_j_repeats) == 2 * row.whole_measurements
-        assert abs(row.bracket_drift) < 10 and not bool(row.input_requires_grad)
+        # drift = the last measurement's mean window over the first's, minus 1 (its size follows
+        # the wall clock under FakeMeter, so only its definition is checked: a 15x drift was
+        # seen under heavy CPU contention)
+        reps = list(row.energy_j_repeats)
+        first, last = sum(reps[:2]) / 2, sum(reps[-2:]) / 2
+        assert row.bracket_drift == pytest.approx(last / first - 1, rel=1e-9)
+        assert not bool(row.input_requires_grad)
         # every measurement sits between two speed probes (measurement/probe.py)
         assert row.probe_s_per_call > 0 and (leaves.probe_s_per_call > 0).all()
         assert row.timestamp >= leaves.timestamp.max()  # written after its last leaf

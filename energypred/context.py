@@ -24,12 +24,25 @@ calls). Timing each leaf inside AlexNet (``scripts/leaf_times_in_network.py``) p
 the first convolution's 0.24 ms on its cold input, and 0.22 ms of the 5.08 ms pass between
 leaves. The per-leaf term prices that.
 
-The correction, per layer and phase::
+A third term, opt-in (``terms=ALL_TERMS``), prices the activations a leaf reads and writes,
+per byte: a layer inside a network meets an input written by another layer and, in training,
+saved tensors evicted since its forward pass; alone it reuses the same hot buffers.
 
-    context J = k_byte × min(weight bytes, LLC) + k_leaf
+In training a layer alone keeps three copies of its weights' size hot (weights, gradients, the
+optimizer's momenta), so its weights stay cached only up to a third of the LLC. Capping them
+there (``STATE_COPIES``) took the Xeon VM's held-out whole-model training error (``energypred
+evaluate``, 64 networks, 6,147 rows) from 5.7 to 5.0 % (AlexNet 9.0 to 7.3 %), and that of the
+context alone (measured leaves plus the context against the whole) from 4.9 to 4.1 %; on the
+Zen 4 and EPYC data the fitted training byte term is 0 either way. A cost per activation byte
+(opt-in, ``ALL_TERMS``) was fitted 0 on the Zen 4 data and moved the Xeon's held-out error by
+-0.3 % (inference) and +0.1 % (training) (``scripts/context_terms.py``), so it is left out.
+
+The correction, per layer and phase (c = ``STATE_COPIES[phase]``)::
+
+    context J = k_byte × min(weight bytes, LLC / c) + k_leaf [+ k_act × activation bytes]
     context J = streamed J + k_leaf                          (stream=True, evicted leaves)
 
-``k_byte, k_leaf >= 0`` are fitted by non-negative least squares on relative error, on
+``k_byte, k_leaf, k_act >= 0`` are fitted by non-negative least squares on relative error, on
 whole-model rows against the sum of their own measured leaves (with the streamed J added, if
 any), so they never see a predictor's errors, and only on the architectures they may see.
 """
@@ -53,21 +66,29 @@ from energypred.streaming import (coefficient, evicted_pairs, fit_stream, stream
                                   usable_pairs)
 
 
-def cached_bytes(weight_bytes: float, llc_bytes: int) -> float:
-    """Weight bytes of one layer that stay in the cache when it runs alone: min(w, LLC)."""
-    return min(float(weight_bytes), float(llc_bytes))
+#: copies of a layer's weight size it keeps hot when it runs alone, per phase: the weights at
+#: inference; the weights, their gradients and the momenta in training (workloads.estimate_layer)
+STATE_COPIES = {"inference": 1, "training": 3}
 
 
-def cached_weight_bytes(weight_bytes: Sequence[float], llc_bytes: int) -> float:
+def cached_bytes(weight_bytes: float, llc_bytes: int, copies: int = 1) -> float:
+    """Weight bytes of one layer that stay in the cache when it runs alone keeping ``copies``
+    of their size hot: min(w, LLC / copies)."""
+    return min(float(weight_bytes), float(llc_bytes) / copies)
+
+
+def cached_weight_bytes(weight_bytes: Sequence[float], llc_bytes: int, copies: int = 1
+                        ) -> float:
     """Weight bytes that fit the cache when their layers run alone, summed
     (:func:`cached_bytes`)."""
-    return float(sum(cached_bytes(w, llc_bytes) for w in weight_bytes))
+    return float(sum(cached_bytes(w, llc_bytes, copies) for w in weight_bytes))
 
 
 @dataclass(frozen=True)
 class Context:
-    """Fitted context coefficients per phase: J per cached weight byte, J per leaf call, and
-    J per streamed weight byte per layer type (``energypred.streaming``)."""
+    """Fitted context coefficients per phase: J per cached weight byte, J per leaf call, J
+    per streamed weight byte per layer type (``energypred.streaming``) and J per activation
+    byte (input + output, float32) of a leaf call."""
 
     llc_bytes: int
     j_per_byte: dict[str, float]
@@ -75,18 +96,29 @@ class Context:
     j_per_leaf: dict[str, float] = field(default_factory=dict)
     j_per_stream_byte: dict[str, dict[str, float]] = field(default_factory=dict)
     n_stream_pairs: dict[str, int] = field(default_factory=dict)
+    j_per_act_byte: dict[str, float] = field(default_factory=dict)
+    #: STATE_COPIES of the fit; absent (predictors fitted before it): 1 in every phase
+    state_copies: dict[str, int] = field(default_factory=dict)
 
     def energy_j(self, weight_bytes: Sequence[float], phase: str,
                  layer_types: Sequence[str] | None = None,
-                 alone_j: Sequence[float] | None = None) -> list[float]:
+                 alone_j: Sequence[float] | None = None,
+                 act_bytes: Sequence[float] | None = None) -> list[float]:
         """Per-layer context energy (J), one entry per leaf call with these weight bytes.
 
         The streamed part needs each leaf's layer type and J per call alone (predicted, or
-        measured); a context with streamed terms refuses to price without them.
+        measured), the activation term each leaf's input + output bytes; a context with such
+        a term refuses to price without them.
         """
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
-        out = [k * cached_bytes(w, self.llc_bytes) + c for w in weight_bytes]
+        copies = self.state_copies.get(phase, 1)
+        out = [k * cached_bytes(w, self.llc_bytes, copies) + c for w in weight_bytes]
+        if (ka := self.j_per_act_byte.get(phase, 0.0)) > 0:
+            if act_bytes is None:
+                raise ConfigError("this context prices activation bytes: give each leaf's "
+                                  "input + output bytes (Context.rows_energy_j does)")
+            out = [o + ka * float(a) for o, a in zip(out, act_bytes, strict=True)]
         ks = self.j_per_stream_byte.get(phase)
         if not ks:
             return out
@@ -99,17 +131,19 @@ class Context:
     def rows_energy_j(self, rows: pd.DataFrame, phase: str, alone_j: Sequence[float]
                       ) -> np.ndarray:
         """:meth:`energy_j` of leaf calls in the dataset's column layout (``weight_elements``,
-        float32, and ``layer_type``), given each one's J per call alone."""
+        ``input_elements``, ``output_elements``, float32, and ``layer_type``), given each
+        one's J per call alone."""
         weight_bytes = rows["weight_elements"].astype(float).fillna(0.0) * 4
         return np.array(self.energy_j(list(weight_bytes), phase, list(rows["layer_type"]),
-                                      [float(a) for a in alone_j]))
+                                      [float(a) for a in alone_j], list(activation_bytes(rows))))
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able form for predictor metadata."""
         return {"llc_bytes": self.llc_bytes, "j_per_byte": self.j_per_byte,
                 "j_per_leaf": self.j_per_leaf, "n_rows": self.n_rows,
                 "j_per_stream_byte": self.j_per_stream_byte,
-                "n_stream_pairs": self.n_stream_pairs}
+                "n_stream_pairs": self.n_stream_pairs, "j_per_act_byte": self.j_per_act_byte,
+                "state_copies": self.state_copies}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Context:
@@ -122,7 +156,15 @@ class Context:
                    {k: float(v) for k, v in d.get("j_per_leaf", {}).items()},
                    {p: {lt: float(v) for lt, v in ks.items()}
                     for p, ks in d.get("j_per_stream_byte", {}).items()},
-                   {k: int(v) for k, v in d.get("n_stream_pairs", {}).items()})
+                   {k: int(v) for k, v in d.get("n_stream_pairs", {}).items()},
+                   {k: float(v) for k, v in d.get("j_per_act_byte", {}).items()},
+                   {k: int(v) for k, v in d.get("state_copies", {}).items()})
+
+
+def activation_bytes(rows: pd.DataFrame) -> pd.Series:
+    """Bytes of activations (input + output, float32) each leaf call reads and writes."""
+    return (rows["input_elements"].astype(float).fillna(0.0)
+            + rows["output_elements"].astype(float).fillna(0.0)) * 4
 
 
 def llc_for(df: pd.DataFrame) -> int:
@@ -134,7 +176,9 @@ def llc_for(df: pd.DataFrame) -> int:
     return DEFAULT_LLC_BYTES
 
 
-#: the terms of the context model (module doc); ``fit_context(terms=...)`` fits a subset
+#: every term of the context model (module doc); ``fit_context(terms=...)`` fits a subset
+ALL_TERMS = ("bytes", "leaf", "activations")
+#: the default terms
 TERMS = ("bytes", "leaf")
 
 
@@ -152,9 +196,10 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
     e.g. ``("bytes",)`` for the weights-only model of earlier predictors; ``stream=False``
     gives the model before streaming.
     """
-    unknown = set(terms) - set(TERMS)
+    unknown = set(terms) - set(ALL_TERMS)
     if unknown or not terms:
-        raise ConfigError(f"context terms must be a non-empty subset of {TERMS}, got {terms}")
+        raise ConfigError(f"context terms must be a non-empty subset of {ALL_TERMS}, got "
+                          f"{terms}")
     llc = int(llc_bytes or DEFAULT_LLC_BYTES)
     pairs = evicted_pairs(df, target, exclude_architectures) if stream else None
     per_stream = fit_stream(pairs, llc) if pairs is not None else {}
@@ -171,7 +216,7 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
             leaves.loc[idx, "_in_network"] += streaming.rows_energy_j(part, str(phase),
                                                                       part[target])
     sums = leaves.groupby(["arch_hash", "phase"])["_in_network"].agg(["sum", "size"])
-    xs: dict[str, list[tuple[float, float, float, float]]] = {}
+    xs: dict[str, list[tuple[float, float, float, float, float]]] = {}
     for _, row in whole.iterrows():
         key = (row["config_hash"], row["phase"])
         if key not in sums.index:
@@ -179,32 +224,37 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
         traced = wl.trace_arch(ArchConfig.from_json(row["config_json"]))
         if int(sums.loc[key, "size"]) != len(traced):
             continue
-        w = [r.counts.weight_elements * 4 for r in traced if r.counts is not None]
+        counts = [r.counts for r in traced if r.counts is not None]
+        w = [c.weight_elements * 4 for c in counts]
+        act = 4.0 * sum(c.input_elements + c.output_elements for c in counts)
         xs.setdefault(row["phase"], []).append(
-            (cached_weight_bytes(w, llc), float(len(traced)),
+            (cached_weight_bytes(w, llc, STATE_COPIES.get(row["phase"], 1)), float(len(traced)),
+             act,
              float(row[target]) - float(sums.loc[key, "sum"]), float(row[target])))
     per_byte: dict[str, float] = {}
     per_leaf: dict[str, float] = {}
+    per_act: dict[str, float] = {}
     for phase, vals in xs.items():
-        cached, calls, gap, y = (np.array(v) for v in zip(*vals, strict=True))
+        cached, calls, act, gap, y = (np.array(v) for v in zip(*vals, strict=True))
         use = np.array([t in terms and not (t == "bytes" and phase in per_stream)
-                        for t in TERMS], dtype=float)  # a left-out column is 0
-        per_byte[phase], per_leaf[phase] = _nnls(
-            np.column_stack([cached, calls]) * use / y[:, None], gap / y)
+                        for t in ALL_TERMS], dtype=float)  # a left-out column is 0
+        k = _nnls(np.column_stack([cached, calls, act]) * use / y[:, None], gap / y)
+        per_byte[phase], per_leaf[phase] = k[0], k[1]
+        if "activations" in terms:
+            per_act[phase] = k[2]
     n_pairs = ({str(p): int(n) for p, n in usable_pairs(pairs, llc).groupby("phase").size()
                 .items()} if pairs is not None else {})
     return Context(llc, per_byte, {p: len(v) for p, v in xs.items()}, per_leaf, per_stream,
-                   n_pairs)
+                   n_pairs, per_act, {p: STATE_COPIES.get(p, 1) for p in xs})
 
 
-def _nnls(X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Non-negative least squares of two columns, each scaled to 1 first (bytes ~1e8, calls
-    ~1e1): returns the coefficients in the columns' own units."""
+def _nnls(X: np.ndarray, y: np.ndarray) -> list[float]:
+    """Non-negative least squares, each column scaled to 1 first (bytes ~1e8, calls ~1e1):
+    returns the coefficients in the columns' own units."""
     scale = np.abs(X).max(axis=0)
     scale[scale == 0] = 1.0
     coef, _ = nnls(X / scale, y)
-    k = coef / scale
-    return float(k[0]), float(k[1])
+    return [float(k) for k in coef / scale]
 
 
 def context_lines(ctx: Context) -> list[str]:
@@ -217,8 +267,12 @@ def context_lines(ctx: Context) -> list[str]:
                 f"{lt} {1e9 * k:.3f}" for lt, k in sorted(ks.items())) + " nJ/B (max(alone, k x "
             f"weight bytes), fitted on {ctx.n_stream_pairs.get(phase, 0)} evicted-weight leaves)"
             if ks else f"{1e9 * ctx.j_per_byte.get(phase, 0.0):.3f} nJ per cached weight byte")
+        act = (f" + {1e12 * ctx.j_per_act_byte[phase]:.3f} pJ per activation byte"
+               if phase in ctx.j_per_act_byte else "")
+        copies = ctx.state_copies.get(phase, 1)
+        cap = f" / {copies} (weights, gradients, momenta)" if copies > 1 else ""
         out.append(f"network context ({phase}): {weights} + "
-                   f"{1e3 * ctx.j_per_leaf.get(phase, 0.0):.3f} mJ per leaf call (LLC "
-                   f"{ctx.llc_bytes / 2**20:.0f} MiB, fitted on {ctx.n_rows.get(phase, 0)} whole "
+                   f"{1e3 * ctx.j_per_leaf.get(phase, 0.0):.3f} mJ per leaf call{act} (LLC "
+                   f"{ctx.llc_bytes / 2**20:.0f} MiB{cap}, fitted on {ctx.n_rows.get(phase, 0)} whole "
                    "models)")
     return out

@@ -5,8 +5,10 @@
 The per-layer regressors are refitted once without each architecture (as ``energypred
 evaluate`` does); then each context model is fitted without that architecture too and added to
 the held-out per-leaf predictions: none; weight bytes only (predictors before the per-leaf
-term); a cost per leaf call only; both (the default); and streamed weights
-(``energypred.streaming``, fitted on the evicted-weight leaves) with the per-leaf cost. Prints
+term); a cost per leaf call only; both (the default); streamed weights
+(``energypred.streaming``, fitted on the evicted-weight leaves) with the per-leaf cost; and the
+default with a cost per activation byte (``context.ALL_TERMS``), or that cost and the weight
+bytes alone. Prints
 MAPE and mean signed error per (phase, architecture), and the additivity of the measured leaves
 with each context added (streamed part priced from the measured leaves). Energies are the
 steady windows, as ``fit`` uses them: CodeCarbon estimates wherever the dataset says so.
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
-from energypred.context import TERMS, fit_context, llc_for
+from energypred.context import ALL_TERMS, TERMS, fit_context, llc_for
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import held_out_predictor, leaf_rows, measured_context_j
@@ -31,7 +33,8 @@ from energypred.windows import steady_state
 #: name -> (terms, stream); None: no context
 MODELS: dict[str, tuple[tuple[str, ...], bool] | None] = {
     "none": None, "bytes": (("bytes",), False), "leaf": (("leaf",), False),
-    "bytes+leaf": (TERMS, False), "stream+leaf": (TERMS, True)}
+    "bytes+leaf": (TERMS, False), "stream+leaf": (TERMS, True),
+    "bytes+leaf+act": (ALL_TERMS, False), "bytes+act": (("bytes", "activations"), False)}
 
 
 def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
@@ -77,12 +80,12 @@ def main() -> None:
     archs = sorted(res.architecture.unique())
     print(f"{args.data}{' (drift-corrected)' if args.drift_correct else ''}: "
           f"{len(res) // len(MODELS)} whole-model rows; LLC {llc_for(df) / 2**20:.0f} MiB")
-    print(f"{'context':<13}{'phase':<11}" + "".join(f"{a:>17}" for a in archs)
+    print(f"{'context':<16}{'phase':<11}" + "".join(f"{a:>17}" for a in archs)
           + f"{'ALL':>17}{'additivity |mean|':>19}")
     for (name, phase), g in res.groupby(["model", "phase"], sort=False):
         cells = [f"{100 * a.err.abs().mean():6.1f} ({100 * a.err.mean():+5.1f})"
                  for _, a in sorted(g.groupby("architecture"))]
-        print(f"{name:<13}{phase:<11}" + "".join(f"{c:>17}" for c in cells)
+        print(f"{name:<16}{phase:<11}" + "".join(f"{c:>17}" for c in cells)
               + f"{100 * g.err.abs().mean():>9.1f} ({100 * g.err.mean():+5.1f})"
               + f"{100 * g.additivity.abs().mean():>18.1f}%")
     print("cells: MAPE % (mean signed error %), whole models held out by architecture")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from synthetic import dataset
 
-from energypred.context import Context, cached_weight_bytes, fit_context
+from energypred.context import ALL_TERMS, Context, cached_weight_bytes, fit_context
 from energypred.configs import ArchConfig
 from energypred.errors import ConfigError
 from energypred.evaluation import evaluate
@@ -22,6 +22,12 @@ def test_cached_bytes_cap_each_layer_at_the_llc() -> None:
     ctx = Context(32 * MIB, {"inference": 1e-9}, {})
     assert ctx.energy_j([40 * MIB, 1000], "inference") == pytest.approx([32 * MIB * 1e-9, 1e-6])
     assert ctx.energy_j([40 * MIB], "training") == [0.0]  # no coefficient: no correction
+    # training keeps weights, gradients and momenta hot alone: a 40 MiB layer counts
+    # min(40, 32 / 3) MiB, a 1,000-byte layer 1,000 bytes; x 1e-9 J/B
+    trained = Context(32 * MIB, {"training": 1e-9}, {}, state_copies={"training": 3})
+    assert trained.energy_j([40 * MIB, 1000], "training") == pytest.approx(
+        [32 * MIB / 3 * 1e-9, 1e-6])
+    assert Context.from_dict(trained.to_dict()) == trained
 
 
 def test_fit_recovers_a_known_coefficient() -> None:
@@ -62,7 +68,29 @@ def test_fit_recovers_both_terms_and_applies_them_per_leaf() -> None:
     weights_only = fit_context(df, 32 * MIB, terms=("bytes",))  # the model before this one
     assert weights_only.j_per_leaf["inference"] == 0.0 < weights_only.j_per_byte["inference"]
     with pytest.raises(ConfigError, match="subset"):
-        fit_context(df, 32 * MIB, terms=("activations",))
+        fit_context(df, 32 * MIB, terms=("gradients",))
+
+
+def test_fit_recovers_the_activation_term_when_asked() -> None:
+    df = dataset(n=2, archs=("alexnet", "vgg11", "vgg13"))
+    k_byte, k_leaf, k_act = 0.8e-9, 2e-3, 5e-11  # J per weight byte, per call, per act. byte
+    _add_context(df, k_byte, k_leaf)
+    for i in df.index[df.row_kind == "architecture"]:
+        traced = wl.trace_arch(ArchConfig.from_json(df.at[i, "config_json"]))
+        df.at[i, "energy_j"] += k_act * 4 * sum(r.counts.input_elements
+                                                + r.counts.output_elements for r in traced)
+    ctx = fit_context(df, 32 * MIB, terms=ALL_TERMS)
+    assert ctx.j_per_byte["inference"] == pytest.approx(k_byte, rel=1e-5)
+    assert ctx.j_per_leaf["inference"] == pytest.approx(k_leaf, rel=1e-5)
+    assert ctx.j_per_act_byte["inference"] == pytest.approx(k_act, rel=1e-5)
+    assert Context.from_dict(ctx.to_dict()) == ctx
+    # one leaf, 1,000 weight bytes, 10 + 20 float32 activations: 0.8e-9 x 1,000 + 2e-3
+    # + 5e-11 x 120 J
+    assert ctx.energy_j([1000], "inference", act_bytes=[120]) == pytest.approx(
+        [0.8e-6 + 2e-3 + 6e-9])
+    with pytest.raises(ConfigError, match="activation"):
+        ctx.energy_j([1000], "inference")
+    assert fit_context(df, 32 * MIB).j_per_act_byte == {}  # the default leaves it out
 
 
 def test_negative_gaps_fit_no_correction() -> None:

@@ -134,8 +134,9 @@ class Context:
         ``input_elements``, ``output_elements``, float32, and ``layer_type``), given each
         one's J per call alone."""
         weight_bytes = rows["weight_elements"].astype(float).fillna(0.0) * 4
+        act = list(activation_bytes(rows)) if phase in self.j_per_act_byte else None
         return np.array(self.energy_j(list(weight_bytes), phase, list(rows["layer_type"]),
-                                      [float(a) for a in alone_j], list(activation_bytes(rows))))
+                                      [float(a) for a in alone_j], act))
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able form for predictor metadata."""

@@ -66,6 +66,8 @@ from energypred.streaming import (coefficient, evicted_pairs, fit_stream, stream
                                   usable_pairs)
 
 
+#: the layer type of the "linear" term
+LINEAR = "linear"
 #: copies of a layer's weight size it keeps hot when it runs alone, per phase: the weights at
 #: inference; the weights, their gradients and the momenta in training (workloads.estimate_layer)
 STATE_COPIES = {"inference": 1, "training": 3}
@@ -99,6 +101,8 @@ class Context:
     j_per_act_byte: dict[str, float] = field(default_factory=dict)
     #: STATE_COPIES of the fit; absent (predictors fitted before it): 1 in every phase
     state_copies: dict[str, int] = field(default_factory=dict)
+    #: extra J per J a Linear leaf call costs alone (dimensionless; the "linear" term)
+    j_per_linear_j: dict[str, float] = field(default_factory=dict)
 
     def energy_j(self, weight_bytes: Sequence[float], phase: str,
                  layer_types: Sequence[str] | None = None,
@@ -106,9 +110,9 @@ class Context:
                  act_bytes: Sequence[float] | None = None) -> list[float]:
         """Per-layer context energy (J), one entry per leaf call with these weight bytes.
 
-        The streamed part needs each leaf's layer type and J per call alone (predicted, or
-        measured), the activation term each leaf's input + output bytes; a context with such
-        a term refuses to price without them.
+        The streamed part and the Linear term need each leaf's layer type and J per call
+        alone (predicted, or measured), the activation term each leaf's input + output bytes;
+        a context with such a term refuses to price without them.
         """
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
@@ -120,11 +124,17 @@ class Context:
                                   "input + output bytes (Context.rows_energy_j does)")
             out = [o + ka * float(a) for o, a in zip(out, act_bytes, strict=True)]
         ks = self.j_per_stream_byte.get(phase)
-        if not ks:
+        kl = self.j_per_linear_j.get(phase, 0.0)
+        if not ks and kl <= 0:
             return out
         if layer_types is None or alone_j is None:
-            raise ConfigError("this context prices streamed weights: give each leaf's layer type "
-                              "and J per call alone (Context.rows_energy_j does)")
+            raise ConfigError("this context prices leaves by their J alone: give each leaf's "
+                              "layer type and J per call alone (Context.rows_energy_j does)")
+        if kl > 0:
+            out = [o + kl * _finite(a) if lt == LINEAR else o
+                   for o, lt, a in zip(out, layer_types, alone_j, strict=True)]
+        if not ks:
+            return out
         return [o + streamed_j(coefficient(ks, lt), w, a, self.llc_bytes)
                 for o, w, lt, a in zip(out, weight_bytes, layer_types, alone_j, strict=True)]
 
@@ -144,7 +154,7 @@ class Context:
                 "j_per_leaf": self.j_per_leaf, "n_rows": self.n_rows,
                 "j_per_stream_byte": self.j_per_stream_byte,
                 "n_stream_pairs": self.n_stream_pairs, "j_per_act_byte": self.j_per_act_byte,
-                "state_copies": self.state_copies}
+                "state_copies": self.state_copies, "j_per_linear_j": self.j_per_linear_j}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Context:
@@ -159,7 +169,15 @@ class Context:
                     for p, ks in d.get("j_per_stream_byte", {}).items()},
                    {k: int(v) for k, v in d.get("n_stream_pairs", {}).items()},
                    {k: float(v) for k, v in d.get("j_per_act_byte", {}).items()},
-                   {k: int(v) for k, v in d.get("state_copies", {}).items()})
+                   {k: int(v) for k, v in d.get("state_copies", {}).items()},
+                   {k: float(v) for k, v in d.get("j_per_linear_j", {}).items()})
+
+
+def _finite(j: float) -> float:
+    """A leaf's J alone, 0 where it has none (a leaf without a regressor is reported, not
+    priced)."""
+    v = float(j)
+    return v if np.isfinite(v) else 0.0
 
 
 def activation_bytes(rows: pd.DataFrame) -> pd.Series:
@@ -178,7 +196,7 @@ def llc_for(df: pd.DataFrame) -> int:
 
 
 #: every term of the context model (module doc); ``fit_context(terms=...)`` fits a subset
-ALL_TERMS = ("bytes", "leaf", "activations")
+ALL_TERMS = ("bytes", "leaf", "activations", "linear")
 #: the default terms
 TERMS = ("bytes", "leaf")
 
@@ -216,8 +234,10 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
             part = leaves.loc[idx]
             leaves.loc[idx, "_in_network"] += streaming.rows_energy_j(part, str(phase),
                                                                       part[target])
-    sums = leaves.groupby(["arch_hash", "phase"])["_in_network"].agg(["sum", "size"])
-    xs: dict[str, list[tuple[float, float, float, float, float]]] = {}
+    leaves["_linear"] = leaves[target].astype(float).where(leaves["layer_type"] == LINEAR, 0.0)
+    sums = leaves.groupby(["arch_hash", "phase"]).agg(
+        sum=("_in_network", "sum"), size=("_in_network", "size"), linear=("_linear", "sum"))
+    xs: dict[str, list[tuple[float, float, float, float, float, float]]] = {}
     for _, row in whole.iterrows():
         key = (row["config_hash"], row["phase"])
         if key not in sums.index:
@@ -230,23 +250,26 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
         act = 4.0 * sum(c.input_elements + c.output_elements for c in counts)
         xs.setdefault(row["phase"], []).append(
             (cached_weight_bytes(w, llc, STATE_COPIES.get(row["phase"], 1)), float(len(traced)),
-             act,
+             act, float(sums.loc[key, "linear"]),
              float(row[target]) - float(sums.loc[key, "sum"]), float(row[target])))
     per_byte: dict[str, float] = {}
     per_leaf: dict[str, float] = {}
     per_act: dict[str, float] = {}
+    per_linear: dict[str, float] = {}
     for phase, vals in xs.items():
-        cached, calls, act, gap, y = (np.array(v) for v in zip(*vals, strict=True))
+        cached, calls, act, linear, gap, y = (np.array(v) for v in zip(*vals, strict=True))
         use = np.array([t in terms and not (t == "bytes" and phase in per_stream)
                         for t in ALL_TERMS], dtype=float)  # a left-out column is 0
-        k = _nnls(np.column_stack([cached, calls, act]) * use / y[:, None], gap / y)
+        k = _nnls(np.column_stack([cached, calls, act, linear]) * use / y[:, None], gap / y)
         per_byte[phase], per_leaf[phase] = k[0], k[1]
         if "activations" in terms:
             per_act[phase] = k[2]
+        if "linear" in terms:
+            per_linear[phase] = k[3]
     n_pairs = ({str(p): int(n) for p, n in usable_pairs(pairs, llc).groupby("phase").size()
                 .items()} if pairs is not None else {})
     return Context(llc, per_byte, {p: len(v) for p, v in xs.items()}, per_leaf, per_stream,
-                   n_pairs, per_act, {p: STATE_COPIES.get(p, 1) for p in xs})
+                   n_pairs, per_act, {p: STATE_COPIES.get(p, 1) for p in xs}, per_linear)
 
 
 def _nnls(X: np.ndarray, y: np.ndarray) -> list[float]:
@@ -270,6 +293,8 @@ def context_lines(ctx: Context) -> list[str]:
             if ks else f"{1e9 * ctx.j_per_byte.get(phase, 0.0):.3f} nJ per cached weight byte")
         act = (f" + {1e12 * ctx.j_per_act_byte[phase]:.3f} pJ per activation byte"
                if phase in ctx.j_per_act_byte else "")
+        act += (f" + {ctx.j_per_linear_j[phase]:.3f} J per J a Linear leaf costs alone"
+                if phase in ctx.j_per_linear_j else "")
         copies = ctx.state_copies.get(phase, 1)
         cap = f" / {copies} (weights, gradients, momenta)" if copies > 1 else ""
         out.append(f"network context ({phase}): {weights} + "

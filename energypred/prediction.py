@@ -49,7 +49,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     theory_energy_j: float | None = None
     theory_source: str | None = None
-    context_energy_j: float = 0.0  # part of energy_j: weights re-read from memory in a network
+    context_energy_j: float = 0.0  # part of energy_j: what leaves cost in the network beyond alone
     #: the predictor's measured whole-model errors for this phase (Predictor.expected_error)
     expected_error: dict[str, Any] | None = None
 

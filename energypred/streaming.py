@@ -53,17 +53,19 @@ def evicted_pairs(df: pd.DataFrame, target: str = "energy_j",
                   exclude_architectures: Sequence[str] = ()) -> pd.DataFrame:
     """Leaves measured both alone and with evicted weights (same variant, phase and layer
     index): columns ``phase``, ``layer_type``, ``architecture``, ``weight_bytes`` (float32,
-    bytes), ``alone_j`` and ``evicted_j`` (J per call)."""
+    bytes), ``batch_size``, ``alone_j`` and ``evicted_j`` (J per call)."""
     ok = df[df["status"] == "ok"]
     if exclude_architectures and "architecture" in ok:
         ok = ok[~ok["architecture"].isin(list(exclude_architectures))]
     evicted = network_leaves(ok, evicted=True)
     evicted = evicted[evicted["row_kind"] == EVICTED_LEAF]
-    cols = ["phase", "layer_type", "architecture", "weight_bytes", "alone_j", "evicted_j"]
+    cols = ["phase", "layer_type", "architecture", "weight_bytes", "batch_size", "alone_j",
+            "evicted_j"]
     if evicted.empty:
         return pd.DataFrame(columns=cols)
     alone = network_leaves(ok)
-    pairs = evicted[_KEYS + ["layer_type", "architecture", "weight_elements", target]].merge(
+    pairs = evicted[_KEYS + ["layer_type", "architecture", "weight_elements", "batch_size",
+                             target]].merge(
         alone[_KEYS + [target]], on=_KEYS, suffixes=("_evicted", "_alone"))
     pairs["weight_bytes"] = pairs["weight_elements"].astype(float) * 4
     pairs = pairs.rename(columns={f"{target}_evicted": "evicted_j", f"{target}_alone": "alone_j"})

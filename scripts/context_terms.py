@@ -8,7 +8,8 @@ the held-out per-leaf predictions: none; weight bytes only (predictors before th
 term); a cost per leaf call only; both (the default); streamed weights
 (``energypred.streaming``, fitted on the evicted-weight leaves) with the per-leaf cost; and the
 default with a cost per activation byte (``context.ALL_TERMS``), or that cost and the weight
-bytes alone. Prints
+bytes alone; and the default with a cost per J of each Linear leaf alone (``lin``), or that
+cost and the per-leaf cost alone. Prints
 MAPE and mean signed error per (phase, architecture), and the additivity of the measured leaves
 with each context added (streamed part priced from the measured leaves). Energies are the
 steady windows, as ``fit`` uses them: CodeCarbon estimates wherever the dataset says so.
@@ -23,18 +24,21 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
-from energypred.context import ALL_TERMS, TERMS, fit_context, llc_for
+from energypred.context import TERMS, fit_context, llc_for
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import held_out_predictor, leaf_rows, measured_context_j
 from energypred.measurement import workloads as wl
+from energypred.streaming import evicted_pairs
 from energypred.windows import steady_state
 
 #: name -> (terms, stream); None: no context
 MODELS: dict[str, tuple[tuple[str, ...], bool] | None] = {
     "none": None, "bytes": (("bytes",), False), "leaf": (("leaf",), False),
     "bytes+leaf": (TERMS, False), "stream+leaf": (TERMS, True),
-    "bytes+leaf+act": (ALL_TERMS, False), "bytes+act": (("bytes", "activations"), False)}
+    "bytes+leaf+act": (("bytes", "leaf", "activations"), False),
+    "bytes+act": (("bytes", "activations"), False),
+    "bytes+leaf+lin": (("bytes", "leaf", "linear"), False), "leaf+lin": (("leaf", "linear"), False)}
 
 
 def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
@@ -65,6 +69,20 @@ def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def evicted_by_batch(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
+    """The leaves measured both alone and with their weights evicted, per (phase, layer type,
+    batch size): how many, the median ratio evicted / alone and the median extra nJ per
+    weight byte (the evidence for pricing Linear leaves by their J alone)."""
+    pairs = evicted_pairs(df, target)
+    pairs = pairs[(pairs["alone_j"] > 0) & (pairs["weight_bytes"] > 0)]
+    pairs = pairs.assign(ratio=pairs["evicted_j"] / pairs["alone_j"],
+                         extra_nj_per_b=1e9 * (pairs["evicted_j"] - pairs["alone_j"])
+                         / pairs["weight_bytes"])
+    return pairs.groupby(["phase", "layer_type", "batch_size"]).agg(
+        n=("ratio", "size"), ratio=("ratio", "median"),
+        extra_nj_per_b=("extra_nj_per_b", "median"))
+
+
 def main() -> None:
     """Print the comparison (fractions shown as %)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -89,6 +107,14 @@ def main() -> None:
               + f"{100 * g.err.abs().mean():>9.1f} ({100 * g.err.mean():+5.1f})"
               + f"{100 * g.additivity.abs().mean():>18.1f}%")
     print("cells: MAPE % (mean signed error %), whole models held out by architecture")
+    ev = evicted_by_batch(df)
+    if not ev.empty:
+        print("\nleaves measured with their weights evicted, against alone (medians):")
+        print(f"{'phase':<11}{'layer type':<12}{'batch':>6}{'n':>5}{'evicted/alone':>15}"
+              f"{'extra nJ/B':>12}")
+        for (phase, lt, b), e in ev.iterrows():
+            print(f"{phase:<11}{lt:<12}{int(b):>6}{int(e.n):>5}{e.ratio:>15.2f}"
+                  f"{e.extra_nj_per_b:>12.2f}")
 
 
 if __name__ == "__main__":

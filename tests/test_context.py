@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from synthetic import dataset
 
-from energypred.context import ALL_TERMS, Context, cached_weight_bytes, fit_context
+from energypred.context import Context, cached_weight_bytes, fit_context
+from energypred.dataset import network_leaves
 from energypred.configs import ArchConfig
 from energypred.errors import ConfigError
 from energypred.evaluation import evaluate
@@ -79,7 +80,7 @@ def test_fit_recovers_the_activation_term_when_asked() -> None:
         traced = wl.trace_arch(ArchConfig.from_json(df.at[i, "config_json"]))
         df.at[i, "energy_j"] += k_act * 4 * sum(r.counts.input_elements
                                                 + r.counts.output_elements for r in traced)
-    ctx = fit_context(df, 32 * MIB, terms=ALL_TERMS)
+    ctx = fit_context(df, 32 * MIB, terms=("bytes", "leaf", "activations"))
     assert ctx.j_per_byte["inference"] == pytest.approx(k_byte, rel=1e-5)
     assert ctx.j_per_leaf["inference"] == pytest.approx(k_leaf, rel=1e-5)
     assert ctx.j_per_act_byte["inference"] == pytest.approx(k_act, rel=1e-5)
@@ -91,6 +92,29 @@ def test_fit_recovers_the_activation_term_when_asked() -> None:
     with pytest.raises(ConfigError, match="activation"):
         ctx.energy_j([1000], "inference")
     assert fit_context(df, 32 * MIB).j_per_act_byte == {}  # the default leaves it out
+
+
+def test_fit_recovers_the_linear_term_and_prices_only_linear_leaves() -> None:
+    df = dataset(n=2, archs=("alexnet", "vgg11", "vgg13"))
+    k_byte, k_leaf, k_lin = 0.8e-9, 2e-3, 0.4  # J per weight byte, per call, per J alone
+    _add_context(df, k_byte, k_leaf)
+    leaves = network_leaves(df)
+    linear_j = leaves[leaves.layer_type == "linear"].groupby(["arch_hash", "phase"])[
+        "energy_j"].sum()
+    for i in df.index[df.row_kind == "architecture"]:
+        df.at[i, "energy_j"] += k_lin * linear_j[(df.at[i, "config_hash"], df.at[i, "phase"])]
+    ctx = fit_context(df, 32 * MIB, terms=("bytes", "leaf", "linear"))
+    assert ctx.j_per_byte["inference"] == pytest.approx(k_byte, rel=1e-5)
+    assert ctx.j_per_leaf["inference"] == pytest.approx(k_leaf, rel=1e-5)
+    assert ctx.j_per_linear_j["inference"] == pytest.approx(k_lin, rel=1e-5)
+    assert Context.from_dict(ctx.to_dict()) == ctx
+    # a Linear leaf (1,000 weight bytes, 0.01 J alone) and a Conv2d leaf (the same): each pays
+    # 0.8e-9 x 1,000 + 2e-3 J, the Linear one 0.4 x 0.01 J more
+    got = ctx.energy_j([1000, 1000], "inference", ["linear", "conv2d"], [0.01, 0.01])
+    assert got == pytest.approx([0.8e-6 + 2e-3 + 4e-3, 0.8e-6 + 2e-3])
+    with pytest.raises(ConfigError, match="alone"):
+        ctx.energy_j([1000], "inference")
+    assert fit_context(df, 32 * MIB).j_per_linear_j == {}  # the default leaves it out
 
 
 def test_negative_gaps_fit_no_correction() -> None:

@@ -37,12 +37,23 @@ Zen 4 and EPYC data the fitted training byte term is 0 either way. A cost per ac
 (opt-in, ``ALL_TERMS``) was fitted 0 on the Zen 4 data and moved the Xeon's held-out error by
 -0.3 % (inference) and +0.1 % (training) (``scripts/context_terms.py``), so it is left out.
 
+A Linear leaf costs more inside in proportion to what it costs alone: measured with their
+weights evicted, Linear leaves on the Xeon VM cost 1.57-1.86x alone at every batch size from 1
+to 16 (convolutions 1.01-1.10x; ``scripts/context_terms.py`` prints the table), so their extra
+per weight byte grows with the batch (0.41 nJ/B at batch 1, 0.97 at batch 8), which the
+per-byte term cannot follow. The "linear" term prices ``k_lin × J alone`` for each Linear leaf
+(J alone: predicted, or measured when fitting). Fitted on the Xeon VM's 180 whole networks it
+is 0.39 at inference (the per-byte term then drops to 0.005 nJ/B) and 0 in training; held out
+it took AlexNet at inference from 11.1 to 9.5 % (all inference 5.8 to 5.7 %, training 4.7 to
+4.8 %). On the Zen 4 and EPYC data it is fitted 0.
+
 The correction, per layer and phase (c = ``STATE_COPIES[phase]``)::
 
     context J = k_byte × min(weight bytes, LLC / c) + k_leaf [+ k_act × activation bytes]
+                + k_lin × J alone (Linear leaves only)
     context J = streamed J + k_leaf                          (stream=True, evicted leaves)
 
-``k_byte, k_leaf, k_act >= 0`` are fitted by non-negative least squares on relative error, on
+``k_byte, k_leaf, k_lin, k_act >= 0`` are fitted by non-negative least squares on relative error, on
 whole-model rows against the sum of their own measured leaves (with the streamed J added, if
 any), so they never see a predictor's errors, and only on the architectures they may see.
 """
@@ -198,7 +209,7 @@ def llc_for(df: pd.DataFrame) -> int:
 #: every term of the context model (module doc); ``fit_context(terms=...)`` fits a subset
 ALL_TERMS = ("bytes", "leaf", "activations", "linear")
 #: the default terms
-TERMS = ("bytes", "leaf")
+TERMS = ("bytes", "leaf", "linear")
 
 
 def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j",

@@ -5,11 +5,12 @@
 The per-layer regressors are refitted once without each architecture (as ``energypred
 evaluate`` does); then each context model is fitted without that architecture too and added to
 the held-out per-leaf predictions: none; weight bytes only (predictors before the per-leaf
-term); a cost per leaf call only; both (the default); streamed weights
-(``energypred.streaming``, fitted on the evicted-weight leaves) with the per-leaf cost; and the
-default with a cost per activation byte (``context.ALL_TERMS``), or that cost and the weight
-bytes alone; and the default with a cost per J of each Linear leaf alone (``lin``), or that
-cost and the per-leaf cost alone. Prints
+term); a cost per leaf call only; both (the default until 2026-11-25); streamed weights
+(``energypred.streaming``, fitted on the evicted-weight leaves) with the per-leaf cost; both
+with a cost per activation byte (``context.ALL_TERMS``), or that cost and the weight bytes
+alone; both with a cost per J of each Linear leaf alone (``lin``: the default, ``TERMS``), or
+that cost and the per-leaf cost alone. Then the leaves measured with their weights evicted
+against alone, by layer type and batch size. Prints
 MAPE and mean signed error per (phase, architecture), and the additivity of the measured leaves
 with each context added (streamed part priced from the measured leaves). Energies are the
 steady windows, as ``fit`` uses them: CodeCarbon estimates wherever the dataset says so.
@@ -35,10 +36,10 @@ from energypred.windows import steady_state
 #: name -> (terms, stream); None: no context
 MODELS: dict[str, tuple[tuple[str, ...], bool] | None] = {
     "none": None, "bytes": (("bytes",), False), "leaf": (("leaf",), False),
-    "bytes+leaf": (TERMS, False), "stream+leaf": (TERMS, True),
+    "bytes+leaf": (("bytes", "leaf"), False), "stream+leaf": (("bytes", "leaf"), True),
     "bytes+leaf+act": (("bytes", "leaf", "activations"), False),
     "bytes+act": (("bytes", "activations"), False),
-    "bytes+leaf+lin": (("bytes", "leaf", "linear"), False), "leaf+lin": (("leaf", "linear"), False)}
+    "bytes+leaf+lin": (TERMS, False), "leaf+lin": (("leaf", "linear"), False)}
 
 
 def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:

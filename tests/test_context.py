@@ -114,7 +114,7 @@ def test_fit_recovers_the_linear_term_and_prices_only_linear_leaves() -> None:
     assert got == pytest.approx([0.8e-6 + 2e-3 + 4e-3, 0.8e-6 + 2e-3])
     with pytest.raises(ConfigError, match="alone"):
         ctx.energy_j([1000], "inference")
-    assert fit_context(df, 32 * MIB).j_per_linear_j == {}  # the default leaves it out
+    assert fit_context(df, 32 * MIB, terms=("bytes", "leaf")).j_per_linear_j == {}
 
 
 def test_negative_gaps_fit_no_correction() -> None:

@@ -24,7 +24,7 @@ calls). Timing each leaf inside AlexNet (``scripts/leaf_times_in_network.py``) p
 the first convolution's 0.24 ms on its cold input, and 0.22 ms of the 5.08 ms pass between
 leaves. The per-leaf term prices that.
 
-A third term, opt-in (``terms=ALL_TERMS``), prices the activations a leaf reads and writes,
+An opt-in term (``"activations"`` in ``terms``) prices the activations a leaf reads and writes,
 per byte: a layer inside a network meets an input written by another layer and, in training,
 saved tensors evicted since its forward pass; alone it reuses the same hot buffers.
 
@@ -53,9 +53,10 @@ The correction, per layer and phase (c = ``STATE_COPIES[phase]``)::
                 + k_lin × J alone (Linear leaves only)
     context J = streamed J + k_leaf                          (stream=True, evicted leaves)
 
-``k_byte, k_leaf, k_lin, k_act >= 0`` are fitted by non-negative least squares on relative error, on
-whole-model rows against the sum of their own measured leaves (with the streamed J added, if
-any), so they never see a predictor's errors, and only on the architectures they may see.
+``k_byte, k_leaf, k_lin, k_act >= 0`` are fitted by non-negative least squares on relative
+error, on whole-model rows against the sum of their own measured leaves (with the streamed J
+added, if any), so they never see a predictor's errors, and only on the architectures they may
+see.
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def cached_weight_bytes(weight_bytes: Sequence[float], llc_bytes: int, copies: i
 @dataclass(frozen=True)
 class Context:
     """Fitted context coefficients per phase: J per cached weight byte, J per leaf call, J
-    per streamed weight byte per layer type (``energypred.streaming``) and J per activation
-    byte (input + output, float32) of a leaf call."""
+    per streamed weight byte per layer type (``energypred.streaming``), J per activation
+    byte (input + output, float32) of a leaf call and J per J a Linear leaf costs alone."""
 
     llc_bytes: int
     j_per_byte: dict[str, float]
@@ -136,18 +137,16 @@ class Context:
             out = [o + ka * float(a) for o, a in zip(out, act_bytes, strict=True)]
         ks = self.j_per_stream_byte.get(phase)
         kl = self.j_per_linear_j.get(phase, 0.0)
-        if not ks and kl <= 0:
-            return out
-        if layer_types is None or alone_j is None:
+        if (ks or kl > 0) and (layer_types is None or alone_j is None):
             raise ConfigError("this context prices leaves by their J alone: give each leaf's "
                               "layer type and J per call alone (Context.rows_energy_j does)")
         if kl > 0:
             out = [o + kl * _finite(a) if lt == LINEAR else o
                    for o, lt, a in zip(out, layer_types, alone_j, strict=True)]
-        if not ks:
-            return out
-        return [o + streamed_j(coefficient(ks, lt), w, a, self.llc_bytes)
-                for o, w, lt, a in zip(out, weight_bytes, layer_types, alone_j, strict=True)]
+        if ks:
+            out = [o + streamed_j(coefficient(ks, lt), w, a, self.llc_bytes)
+                   for o, w, lt, a in zip(out, weight_bytes, layer_types, alone_j, strict=True)]
+        return out
 
     def rows_energy_j(self, rows: pd.DataFrame, phase: str, alone_j: Sequence[float]
                       ) -> np.ndarray:
@@ -216,9 +215,10 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
                 exclude_architectures: Sequence[str] = (),
                 terms: Sequence[str] = TERMS, stream: bool = False) -> Context:
     """Fit the context per phase (module doc): first the streaming coefficients on the leaves
-    measured with evicted weights (if ``stream`` and there are any), then ``k_byte, k_leaf >=
-    0`` so that whole - (sum of measured leaves + their streamed J) ≈ k_byte × cached weight
-    bytes + k_leaf × leaf calls. In a phase with streaming coefficients ``k_byte`` is 0: the
+    measured with evicted weights (if ``stream`` and there are any), then ``k_byte, k_leaf,
+    k_act, k_lin >= 0`` so that whole - (sum of measured leaves + their streamed J) ≈ k_byte ×
+    cached weight bytes + k_leaf × leaf calls + k_act × activation bytes + k_lin × J of the
+    measured Linear leaves. In a phase with streaming coefficients ``k_byte`` is 0: the
     streamed J replaces it.
 
     Non-negative least squares on relative error (each row weighted by 1 / whole); rows whose
@@ -310,6 +310,6 @@ def context_lines(ctx: Context) -> list[str]:
         cap = f" / {copies} (weights, gradients, momenta)" if copies > 1 else ""
         out.append(f"network context ({phase}): {weights} + "
                    f"{1e3 * ctx.j_per_leaf.get(phase, 0.0):.3f} mJ per leaf call{act} (LLC "
-                   f"{ctx.llc_bytes / 2**20:.0f} MiB{cap}, fitted on {ctx.n_rows.get(phase, 0)} whole "
-                   "models)")
+                   f"{ctx.llc_bytes / 2**20:.0f} MiB{cap}, fitted on "
+                   f"{ctx.n_rows.get(phase, 0)} whole models)")
     return out

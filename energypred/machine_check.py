@@ -21,8 +21,8 @@ layers do not all scale as the reference does. Measured on the Xeon VM's 75 whol
 (``scripts/transfer.py``, inference): ``zen4-2c-padded`` (reference 0.67x there) was off by
 55.4 % as is and 12.7 % scaled by the ratio, but ``epyc-2c`` (1.41x) by 21.4 % as is and
 51.2 % scaled; over all six pairs of the three shipped predictors and machines (2026-11-25),
-17-54 % as is and 11-95 % scaled (19-54 % and 11-95 % with ``xeon-2c-padded`` on four runs). So ``check`` tells the user to measure, and nothing
-rescales predictions.
+17-54 % as is and 11-95 % scaled (19-54 % and 11-95 % with ``xeon-2c-padded`` on four runs).
+So ``check`` tells the user to measure, and nothing rescales predictions.
 """
 
 from __future__ import annotations

@@ -115,21 +115,34 @@ class Context:
     state_copies: dict[str, int] = field(default_factory=dict)
     #: extra J per J a Linear leaf call costs alone (dimensionless; the "linear" term)
     j_per_linear_j: dict[str, float] = field(default_factory=dict)
+    #: the cache the weights compete for, fitted (bytes); None (predictors fitted before it):
+    #: ``llc_bytes``, and every pass re-reads the cached weights (no spill factor)
+    cache_bytes: int | None = None
+
+    def spill(self, weight_bytes: Sequence[float], phase: str) -> float:
+        """Share of a network's cached weights re-read from memory on each pass (0-1): with a
+        fitted cache C, ``max(0, 1 - C / (copies × its weight bytes))``; 1 without one."""
+        if self.cache_bytes is None:
+            return 1.0
+        state = self.state_copies.get(phase, 1) * float(sum(weight_bytes))
+        return max(0.0, 1.0 - self.cache_bytes / state) if state > 0 else 0.0
 
     def energy_j(self, weight_bytes: Sequence[float], phase: str,
                  layer_types: Sequence[str] | None = None,
                  alone_j: Sequence[float] | None = None,
                  act_bytes: Sequence[float] | None = None) -> list[float]:
-        """Per-layer context energy (J), one entry per leaf call with these weight bytes.
+        """Per-layer context energy (J), one entry per leaf call of one network (all of its
+        leaf calls: with a fitted cache the weight term depends on their total weight bytes).
 
         The streamed part and the Linear term need each leaf's layer type and J per call
         alone (predicted, or measured), the activation term each leaf's input + output bytes;
         a context with such a term refuses to price without them.
         """
-        k = self.j_per_byte.get(phase, 0.0)
+        k = self.j_per_byte.get(phase, 0.0) * self.spill(weight_bytes, phase)
         c = self.j_per_leaf.get(phase, 0.0)
         copies = self.state_copies.get(phase, 1)
-        out = [k * cached_bytes(w, self.llc_bytes, copies) + c for w in weight_bytes]
+        cache = self.cache_bytes or self.llc_bytes
+        out = [k * cached_bytes(w, cache, copies) + c for w in weight_bytes]
         if (ka := self.j_per_act_byte.get(phase, 0.0)) > 0:
             if act_bytes is None:
                 raise ConfigError("this context prices activation bytes: give each leaf's "
@@ -164,7 +177,8 @@ class Context:
                 "j_per_leaf": self.j_per_leaf, "n_rows": self.n_rows,
                 "j_per_stream_byte": self.j_per_stream_byte,
                 "n_stream_pairs": self.n_stream_pairs, "j_per_act_byte": self.j_per_act_byte,
-                "state_copies": self.state_copies, "j_per_linear_j": self.j_per_linear_j}
+                "state_copies": self.state_copies, "j_per_linear_j": self.j_per_linear_j,
+                "cache_bytes": self.cache_bytes}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Context:
@@ -180,7 +194,8 @@ class Context:
                    {k: int(v) for k, v in d.get("n_stream_pairs", {}).items()},
                    {k: float(v) for k, v in d.get("j_per_act_byte", {}).items()},
                    {k: int(v) for k, v in d.get("state_copies", {}).items()},
-                   {k: float(v) for k, v in d.get("j_per_linear_j", {}).items()})
+                   {k: float(v) for k, v in d.get("j_per_linear_j", {}).items()},
+                   int(d["cache_bytes"]) if d.get("cache_bytes") is not None else None)
 
 
 def _finite(j: float) -> float:
@@ -208,12 +223,17 @@ def llc_for(df: pd.DataFrame) -> int:
 #: every term of the context model (module doc); ``fit_context(terms=...)`` fits a subset
 ALL_TERMS = ("bytes", "leaf", "activations", "linear")
 #: the default terms
-TERMS = ("bytes", "leaf", "linear")
+TERMS = ("bytes", "leaf")
+#: caches (MiB) the spill fit tries, up to the machine's LLC
+CACHE_GRID_MIB = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+#: share of the squared residual a cache must remove to be preferred over the one before it
+SPILL_GAIN = 1e-3
 
 
 def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j",
                 exclude_architectures: Sequence[str] = (),
-                terms: Sequence[str] = TERMS, stream: bool = False) -> Context:
+                terms: Sequence[str] = TERMS, stream: bool = False, spill: bool = True
+                ) -> Context:
     """Fit the context per phase (module doc): first the streaming coefficients on the leaves
     measured with evicted weights (if ``stream`` and there are any), then ``k_byte, k_leaf,
     k_act, k_lin >= 0`` so that whole - (sum of measured leaves + their streamed J) ≈ k_byte ×
@@ -225,6 +245,12 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
     leaves are not all measured are skipped. ``terms`` leaves a term out (its coefficient 0),
     e.g. ``("bytes",)`` for the weights-only model of earlier predictors; ``stream=False``
     gives the model before streaming.
+
+    With ``spill`` (the default) the cache the weights compete for is fitted too: each cache
+    of ``CACHE_GRID_MIB`` up to the LLC, weights priced as ``spill × min(w, C / copies)``
+    (:meth:`Context.spill`), against the LLC without a spill factor (the model before it);
+    the one with the least squared relative residual over both phases is kept
+    (``Context.cache_bytes``, None for the LLC).
     """
     unknown = set(terms) - set(ALL_TERMS)
     if unknown or not terms:
@@ -248,7 +274,7 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
     leaves["_linear"] = leaves[target].astype(float).where(leaves["layer_type"] == LINEAR, 0.0)
     sums = leaves.groupby(["arch_hash", "phase"]).agg(
         sum=("_in_network", "sum"), size=("_in_network", "size"), linear=("_linear", "sum"))
-    xs: dict[str, list[tuple[float, float, float, float, float, float]]] = {}
+    rows: dict[str, list[_Row]] = {}
     for _, row in whole.iterrows():
         key = (row["config_hash"], row["phase"])
         if key not in sums.index:
@@ -257,21 +283,21 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
         if int(sums.loc[key, "size"]) != len(traced):
             continue
         counts = [r.counts for r in traced if r.counts is not None]
-        w = [c.weight_elements * 4 for c in counts]
-        act = 4.0 * sum(c.input_elements + c.output_elements for c in counts)
-        xs.setdefault(row["phase"], []).append(
-            (cached_weight_bytes(w, llc, STATE_COPIES.get(row["phase"], 1)), float(len(traced)),
-             act, float(sums.loc[key, "linear"]),
-             float(row[target]) - float(sums.loc[key, "sum"]), float(row[target])))
+        rows.setdefault(row["phase"], []).append(_Row(
+            weight_bytes=[c.weight_elements * 4.0 for c in counts], calls=float(len(traced)),
+            act_bytes=4.0 * sum(c.input_elements + c.output_elements for c in counts),
+            linear_j=float(sums.loc[key, "linear"]),
+            gap_j=float(row[target]) - float(sums.loc[key, "sum"]), whole_j=float(row[target])))
+    use = {phase: np.array([t in terms and not (t == "bytes" and phase in per_stream)
+                            for t in ALL_TERMS], dtype=float) for phase in rows}
+    cache = _best_cache(rows, use, llc) if spill and "bytes" in terms else None
+    probe = Context(llc, {}, {}, state_copies=dict(STATE_COPIES), cache_bytes=cache)
     per_byte: dict[str, float] = {}
     per_leaf: dict[str, float] = {}
     per_act: dict[str, float] = {}
     per_linear: dict[str, float] = {}
-    for phase, vals in xs.items():
-        cached, calls, act, linear, gap, y = (np.array(v) for v in zip(*vals, strict=True))
-        use = np.array([t in terms and not (t == "bytes" and phase in per_stream)
-                        for t in ALL_TERMS], dtype=float)  # a left-out column is 0
-        k = _nnls(np.column_stack([cached, calls, act, linear]) * use / y[:, None], gap / y)
+    for phase, vals in rows.items():
+        k, _ = _fit_phase(vals, phase, use[phase], probe)
         per_byte[phase], per_leaf[phase] = k[0], k[1]
         if "activations" in terms:
             per_act[phase] = k[2]
@@ -279,17 +305,65 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
             per_linear[phase] = k[3]
     n_pairs = ({str(p): int(n) for p, n in usable_pairs(pairs, llc).groupby("phase").size()
                 .items()} if pairs is not None else {})
-    return Context(llc, per_byte, {p: len(v) for p, v in xs.items()}, per_leaf, per_stream,
-                   n_pairs, per_act, {p: STATE_COPIES.get(p, 1) for p in xs}, per_linear)
+    return Context(llc, per_byte, {p: len(v) for p, v in rows.items()}, per_leaf, per_stream,
+                   n_pairs, per_act, {p: STATE_COPIES.get(p, 1) for p in rows}, per_linear,
+                   cache)
 
 
-def _nnls(X: np.ndarray, y: np.ndarray) -> list[float]:
+@dataclass(frozen=True)
+class _Row:
+    """One whole-model row as the context fit sees it (bytes, calls, J)."""
+
+    weight_bytes: list[float]
+    calls: float
+    act_bytes: float
+    linear_j: float
+    gap_j: float
+    whole_j: float
+
+
+def _fit_phase(rows: Sequence[_Row], phase: str, use: np.ndarray, ctx: Context
+               ) -> tuple[list[float], float]:
+    """(coefficients in ``ALL_TERMS`` order, residual norm) of the NNLS fit on relative error
+    of one phase, the weight column priced with ``ctx``'s cache (a left-out term's column is
+    0, so its coefficient is 0)."""
+    copies = STATE_COPIES.get(phase, 1)
+    cache = ctx.cache_bytes or ctx.llc_bytes
+    cached = [ctx.spill(r.weight_bytes, phase) * cached_weight_bytes(r.weight_bytes, cache,
+                                                                      copies) for r in rows]
+    X = np.column_stack([cached, [r.calls for r in rows], [r.act_bytes for r in rows],
+                         [r.linear_j for r in rows]]) * use
+    y = np.array([r.whole_j for r in rows])
+    gap = np.array([r.gap_j for r in rows])
+    return _nnls(X / y[:, None], gap / y)
+
+
+def _best_cache(rows: dict[str, list[_Row]], use: dict[str, np.ndarray], llc: int
+                ) -> int | None:
+    """The cache (bytes) whose spill model fits the rows of every phase best (least sum of
+    squared relative residuals), among ``CACHE_GRID_MIB`` up to the LLC; None when none
+    fits clearly better (``SPILL_GAIN``) than the machine's whole LLC without a spill factor
+    (the model before it): a tie keeps the simpler model."""
+    def sse(ctx: Context) -> float:
+        return sum(_fit_phase(v, p, use[p], ctx)[1] ** 2 for p, v in rows.items())
+
+    best, best_sse = None, sse(Context(llc, {}, {}, state_copies=dict(STATE_COPIES)))
+    for mib in CACHE_GRID_MIB:
+        if mib * 2**20 > llc:
+            break
+        e = sse(Context(llc, {}, {}, state_copies=dict(STATE_COPIES), cache_bytes=mib * 2**20))
+        if e < best_sse - max(SPILL_GAIN * best_sse, 1e-12):
+            best, best_sse = mib * 2**20, e
+    return best
+
+
+def _nnls(X: np.ndarray, y: np.ndarray) -> tuple[list[float], float]:
     """Non-negative least squares, each column scaled to 1 first (bytes ~1e8, calls ~1e1):
-    returns the coefficients in the columns' own units."""
+    (the coefficients in the columns' own units, the residual norm)."""
     scale = np.abs(X).max(axis=0)
     scale[scale == 0] = 1.0
-    coef, _ = nnls(X / scale, y)
-    return [float(k) for k in coef / scale]
+    coef, residual = nnls(X / scale, y)
+    return [float(k) for k in coef / scale], float(residual)
 
 
 def context_lines(ctx: Context) -> list[str]:
@@ -308,8 +382,11 @@ def context_lines(ctx: Context) -> list[str]:
                 if phase in ctx.j_per_linear_j else "")
         copies = ctx.state_copies.get(phase, 1)
         cap = f" / {copies} (weights, gradients, momenta)" if copies > 1 else ""
+        cache = (f"effective cache {ctx.cache_bytes / 2**20:.0f} MiB{cap} of the LLC's "
+                 f"{ctx.llc_bytes / 2**20:.0f}, re-read in the share of the network's weights "
+                 "beyond it" if ctx.cache_bytes else f"LLC {ctx.llc_bytes / 2**20:.0f} MiB{cap}")
         out.append(f"network context ({phase}): {weights} + "
-                   f"{1e3 * ctx.j_per_leaf.get(phase, 0.0):.3f} mJ per leaf call{act} (LLC "
-                   f"{ctx.llc_bytes / 2**20:.0f} MiB{cap}, fitted on "
+                   f"{1e3 * ctx.j_per_leaf.get(phase, 0.0):.3f} mJ per leaf call{act} ({cache}, "
+                   f"fitted on "
                    f"{ctx.n_rows.get(phase, 0)} whole models)")
     return out

@@ -8,10 +8,11 @@ the held-out per-leaf predictions: none; weight bytes only (predictors before th
 term); a cost per leaf call only; both (the default until 2026-11-25); streamed weights
 (``energypred.streaming``, fitted on the evicted-weight leaves) with the per-leaf cost; both
 with a cost per activation byte (``context.ALL_TERMS``), or that cost and the weight bytes
-alone; both with a cost per J of each Linear leaf alone (``lin``: the default, ``TERMS``), or
-that cost and the per-leaf cost alone. Then the leaves measured with their weights evicted
-against alone, by layer type and batch size. Prints
-MAPE and mean signed error per (phase, architecture), and the additivity of the measured leaves
+alone; both with a cost per J of each Linear leaf alone (``lin``, the default of 2026-11-25),
+or that cost and the per-leaf cost alone; both with the fitted cache and its spill factor
+(``spill+leaf``: the default, ``TERMS``, since 2026-11-25), and with the Linear term too. Then
+the leaves measured with their weights evicted against alone, by layer type and batch size.
+Prints MAPE and mean signed error per (phase, architecture), and the additivity of the measured leaves
 with each context added (streamed part priced from the measured leaves). Energies are the
 steady windows, as ``fit`` uses them: CodeCarbon estimates wherever the dataset says so.
 """
@@ -33,13 +34,18 @@ from energypred.measurement import workloads as wl
 from energypred.streaming import evicted_pairs
 from energypred.windows import steady_state
 
-#: name -> (terms, stream); None: no context
-MODELS: dict[str, tuple[tuple[str, ...], bool] | None] = {
-    "none": None, "bytes": (("bytes",), False), "leaf": (("leaf",), False),
-    "bytes+leaf": (("bytes", "leaf"), False), "stream+leaf": (("bytes", "leaf"), True),
-    "bytes+leaf+act": (("bytes", "leaf", "activations"), False),
-    "bytes+act": (("bytes", "activations"), False),
-    "bytes+leaf+lin": (TERMS, False), "leaf+lin": (("leaf", "linear"), False)}
+#: name -> (terms, stream, spill); None: no context. Without "spill" in the name the weights
+#: compete for the machine's whole LLC (the models before the fitted cache)
+MODELS: dict[str, tuple[tuple[str, ...], bool, bool] | None] = {
+    "none": None, "bytes": (("bytes",), False, False), "leaf": (("leaf",), False, False),
+    "bytes+leaf": (("bytes", "leaf"), False, False),
+    "stream+leaf": (("bytes", "leaf"), True, False),
+    "bytes+leaf+act": (("bytes", "leaf", "activations"), False, False),
+    "bytes+act": (("bytes", "activations"), False, False),
+    "bytes+leaf+lin": (("bytes", "leaf", "linear"), False, False),
+    "leaf+lin": (("leaf", "linear"), False, False),
+    "spill+leaf": (TERMS, False, True),
+    "spill+leaf+lin": (("bytes", "leaf", "linear"), False, True)}
 
 
 def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
@@ -50,7 +56,8 @@ def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
     out = []
     for arch, rows in whole.groupby("architecture"):
         held, _ = held_out_predictor(df, str(arch), llc, target, context=False)
-        contexts = {name: fit_context(df, llc, target, [str(arch)], m[0], stream=m[1])
+        contexts = {name: fit_context(df, llc, target, [str(arch)], m[0], stream=m[1],
+                                      spill=m[2])
                     for name, m in MODELS.items() if m is not None}
         for _, r in rows.iterrows():
             lr = leaf_rows(wl.trace_arch(ArchConfig.from_json(r["config_json"])))

@@ -1,7 +1,7 @@
 """Where a whole-model error comes from: per-layer regressors or the network context.
 
     python scripts/error_budget.py --data datasets/zen4-2c-padded [--drift-correct]
-                                   [--protocol interleaved]
+                                   [--protocol interleaved] [--by batch_size]
 
 For every whole-model row whose leaves were all measured, with its architecture held out
 (regressors and context refitted without any layer of it, as ``energypred evaluate`` does),
@@ -60,7 +60,10 @@ def budget(df: pd.DataFrame, target: str = "energy_j", protocol: str | None = No
             w = float(row[target])
             priced = np.nan_to_num(pred) + context  # each leaf in the network, as predicted
             measured = mine[target].to_numpy(float) + measured_context
+            cfg = ArchConfig.from_json(row["config_json"])
             rec = {"phase": row["phase"], "architecture": arch,
+                   "batch_size": cfg.batch_size, "resolution": cfg.resolution,
+                   "width_mult": cfg.width_mult,
                    "total": (priced.sum() - w) / w,
                    "leaves": (priced.sum() - measured.sum()) / w,
                    "context": (measured.sum() - w) / w}
@@ -71,6 +74,23 @@ def budget(df: pd.DataFrame, target: str = "energy_j", protocol: str | None = No
     return pd.DataFrame(out)
 
 
+#: variant fields ``--by`` can break the errors down by
+BY = ("batch_size", "resolution", "width_mult")
+
+
+def print_by(b: pd.DataFrame, field: str) -> None:
+    """Per (phase, architecture, ``field``): rows, MAPE, and the mean signed total, leaves and
+    context parts (% of the measured whole)."""
+    print(f"\nby {field}:")
+    print(f"{'phase':<11}{'architecture':<13}{field:>11}{'n':>4}{'MAPE':>7}{'total':>8}"
+          f"{'leaves':>8}{'context':>9}")
+    for (phase, arch, value), g in b.groupby(["phase", "architecture", field]):
+        print(f"{phase:<11}{arch:<13}{value:>11g}{len(g):>4}{100 * g.total.abs().mean():>6.1f}%"
+              f"{100 * g.total.mean():>+7.1f}%{100 * g.leaves.mean():>+7.1f}%"
+              f"{100 * g.context.mean():>+8.1f}%")
+    print()
+
+
 def main() -> None:
     """Print the error budget (fractions shown as %)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -79,6 +99,8 @@ def main() -> None:
                     help="rescale rows by the reference workload near them, as fit can")
     ap.add_argument("--protocol", default=None,
                     help="only whole networks measured so (bracketed, interleaved)")
+    ap.add_argument("--by", default=None, choices=BY,
+                    help="also break each architecture down by this field of its variants")
     args = ap.parse_args()
     df = steady_state(one_machine(read_dataset(args.data), where=str(args.data)))
     df = corrected(df) if args.drift_correct else df
@@ -99,6 +121,8 @@ def main() -> None:
               f"{100 * g.leaves.abs().mean():>8.1f}%{100 * g.context.abs().mean():>9.1f}%"
               + "".join(f"{100 * g[p].mean():>+9.1f}%" if p in g else f"{'-':>10}"
                         for p in parts))
+    if args.by:
+        print_by(b, args.by)
     print("MAPE = mean |total|; |leaves| = mean |leaves part| (the MAPE with a perfect context), "
           "|context| = mean |context part| (the MAPE with perfect per-layer regressors); the "
           "other columns are mean signed parts of the error, % of the measured whole: total = "

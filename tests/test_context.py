@@ -117,6 +117,39 @@ def test_fit_recovers_the_linear_term_and_prices_only_linear_leaves() -> None:
     assert fit_context(df, 32 * MIB, terms=("bytes", "leaf")).j_per_linear_j == {}
 
 
+def test_spill_prices_only_the_weights_beyond_the_cache() -> None:
+    # cache 16 MiB, 1e-9 J per byte; a network of a 20 MiB and a 12 MiB layer: 32 MiB of
+    # weights, so half of them are re-read per pass (1 - 16 / 32): each layer pays
+    # 0.5 x 1e-9 x min(w, 16 MiB), i.e. 16 and 12 MiB x 0.5e-9 J
+    ctx = Context(32 * MIB, {"inference": 1e-9, "training": 1e-9}, {},
+                  state_copies={"inference": 1, "training": 3}, cache_bytes=16 * MIB)
+    assert ctx.energy_j([20 * MIB, 12 * MIB], "inference") == pytest.approx(
+        [0.5e-9 * 16 * MIB, 0.5e-9 * 12 * MIB])
+    assert ctx.energy_j([10 * MIB, 6 * MIB], "inference") == [0.0, 0.0]  # fits: no re-read
+    # training keeps 3 copies: state 96 MiB, 1 - 16 / 96 = 5/6 re-read; each layer capped at
+    # 16 / 3 MiB
+    assert ctx.energy_j([20 * MIB, 12 * MIB], "training") == pytest.approx(
+        [5 / 6 * 1e-9 * 16 / 3 * MIB] * 2)
+    assert Context.from_dict(ctx.to_dict()) == ctx
+    assert Context.from_dict({**ctx.to_dict(), "cache_bytes": None}).spill([1e9], "training") == 1
+
+
+def test_fit_finds_the_cache_of_a_spilling_machine() -> None:
+    df = dataset(n=2, archs=("alexnet", "vgg11", "vgg13", "vgg16"))
+    truth = Context(32 * MIB, {"inference": 0.8e-9}, {}, {"inference": 2e-3},
+                    state_copies={"inference": 1}, cache_bytes=16 * MIB)
+    for i in df.index[df.row_kind == "architecture"]:
+        traced = wl.trace_arch(ArchConfig.from_json(df.at[i, "config_json"]))
+        df.at[i, "energy_j"] += sum(truth.energy_j(
+            [r.counts.weight_elements * 4 for r in traced], "inference"))
+    ctx = fit_context(df, 32 * MIB)
+    assert ctx.cache_bytes == 16 * MIB
+    assert ctx.j_per_byte["inference"] == pytest.approx(0.8e-9, rel=1e-5)
+    assert ctx.j_per_leaf["inference"] == pytest.approx(2e-3, rel=1e-5)
+    assert fit_context(df, 32 * MIB, spill=False).cache_bytes is None
+    # a machine without spill: the LLC model is kept (test_fit_recovers_a_known_coefficient)
+
+
 def test_negative_gaps_fit_no_correction() -> None:
     # wholes cheaper than their leaves: both coefficients stay at 0, never negative
     df = dataset(n=2, archs=("alexnet", "vgg11"))

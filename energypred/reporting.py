@@ -59,9 +59,9 @@ def report_lines(r: Report, title: str, fmt: str = "table") -> list[str]:
     facts = [
         f"compute energy: {num(r.energy_j)} J per {what} of the batch{bound}; "
         f"{num(r.energy_j_per_sample)} J per sample; {num(r.energy_kwh)} kWh",
-        f"of which {num(r.context_energy_j)} J network context (each layer's weights re-read "
-        "from memory every pass, Linear layers slowed by it, cold buffers; see "
-        "energypred.context)",
+        f"of which {num(r.context_energy_j)} J network context (weights re-read from memory on "
+        "every pass where the network's outgrow the cache, cold buffers and glue per layer "
+        "call; see energypred.context)",
         f"facility energy: {num(fp.facility_energy_j)} J (PUE {fp.pue:g})",
         f"emissions: {num(fp.gco2e)} g CO2e per {what} "
         f"({fp.intensity.g_per_kwh:.2f} g/kWh: {fp.intensity.source})",

@@ -73,7 +73,9 @@ def residuals(df: pd.DataFrame, terms: tuple[str, ...], target: str = "energy_j"
                         "weight_mb": wbytes.sum() / 1e6,
                         "linear_weight_mb": wbytes[linear].sum() / 1e6,
                         "linear_share": measured[linear].sum() / measured.sum(),
-                        "leaves_j": measured.sum()})
+                        "leaves_j": measured.sum(),
+                        "cache_mib": (ctx.cache_bytes or ctx.llc_bytes) / 2**20,
+                        "spill": ctx.cache_bytes is not None})
     return pd.DataFrame(out)
 
 
@@ -88,6 +90,9 @@ def report(r: pd.DataFrame, by: str | None) -> None:
         print("  ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in k)
               + f"  {len(g)}  {100 * g.error.abs().mean():.1f}%  {100 * g.error.mean():+.1f}%"
               f"  ({100 * g.additivity.mean():+.1f}%)")
+    print("\ncache the weights compete for, per architecture held out: " + ", ".join(
+        f"{a} {g.cache_mib.iloc[0]:.0f} MiB ({'fitted, spill' if g.spill.iloc[0] else 'the LLC'})"
+        for a, g in r.groupby("architecture")))
     print("\nSpearman correlation of the signed context error with each feature:")
     for (phase, arch), g in list(r.groupby(["phase", "architecture"])) + [
             ((p, "ALL"), g) for p, g in r.groupby("phase")]:

@@ -42,9 +42,9 @@ weights evicted, Linear leaves on the Xeon VM cost 1.57-1.86x alone at every bat
 to 16 (convolutions 1.01-1.10x; ``scripts/context_terms.py`` prints the table), so their extra
 per weight byte grows with the batch (0.41 nJ/B at batch 1, 0.97 at batch 8), which the
 per-byte term cannot follow. The "linear" term (opt-in since the spill) prices
-``k_lin × J alone`` for each Linear leaf (J alone: predicted, or measured when fitting). Fitted on the Xeon VM's 180 whole networks it
-is 0.39 at inference (the per-byte term then drops to 0.005 nJ/B) and 0 in training; held out
-it took AlexNet at inference from 11.1 to 9.5 % (all inference 5.8 to 5.7 %, training 4.7 to
+``k_lin × J alone`` for each Linear leaf (J alone: predicted, or measured when fitting).
+Fitted on the Xeon VM's 180 whole networks it is 0.39 at inference (the per-byte term then
+drops to 0.005 nJ/B) and 0 in training; held out it took AlexNet at inference from 11.1 to 9.5 % (all inference 5.8 to 5.7 %, training 4.7 to
 4.8 %). On the Zen 4 and EPYC data it is fitted 0.
 
 The cache the weights compete for is fitted too (``fit_context(spill=True)``, the default
@@ -146,6 +146,14 @@ class Context:
         state = self.state_copies.get(phase, 1) * float(sum(weight_bytes))
         return max(0.0, 1.0 - self.cache_bytes / state) if state > 0 else 0.0
 
+    def reread_bytes(self, weight_bytes: Sequence[float], phase: str) -> list[float]:
+        """Weight bytes each leaf call of one network re-reads per pass, as the per-byte term
+        prices them: ``spill × min(w, cache / copies)``, the cache being the fitted one or,
+        without it, the LLC."""
+        share = self.spill(weight_bytes, phase)
+        cache, copies = self.cache_bytes or self.llc_bytes, self.state_copies.get(phase, 1)
+        return [share * cached_bytes(w, cache, copies) for w in weight_bytes]
+
     def energy_j(self, weight_bytes: Sequence[float], phase: str,
                  layer_types: Sequence[str] | None = None,
                  alone_j: Sequence[float] | None = None,
@@ -157,11 +165,9 @@ class Context:
         alone (predicted, or measured), the activation term each leaf's input + output bytes;
         a context with such a term refuses to price without them.
         """
-        k = self.j_per_byte.get(phase, 0.0) * self.spill(weight_bytes, phase)
+        k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
-        copies = self.state_copies.get(phase, 1)
-        cache = self.cache_bytes or self.llc_bytes
-        out = [k * cached_bytes(w, cache, copies) + c for w in weight_bytes]
+        out = [k * b + c for b in self.reread_bytes(weight_bytes, phase)]
         if (ka := self.j_per_act_byte.get(phase, 0.0)) > 0:
             if act_bytes is None:
                 raise ConfigError("this context prices activation bytes: give each leaf's "
@@ -347,10 +353,7 @@ def _fit_phase(rows: Sequence[_Row], phase: str, use: np.ndarray, ctx: Context
     """(coefficients in ``ALL_TERMS`` order, residual norm) of the NNLS fit on relative error
     of one phase, the weight column priced with ``ctx``'s cache (a left-out term's column is
     0, so its coefficient is 0)."""
-    copies = STATE_COPIES.get(phase, 1)
-    cache = ctx.cache_bytes or ctx.llc_bytes
-    cached = [ctx.spill(r.weight_bytes, phase) * cached_weight_bytes(r.weight_bytes, cache,
-                                                                      copies) for r in rows]
+    cached = [sum(ctx.reread_bytes(r.weight_bytes, phase)) for r in rows]
     X = np.column_stack([cached, [r.calls for r in rows], [r.act_bytes for r in rows],
                          [r.linear_j for r in rows]]) * use
     y = np.array([r.whole_j for r in rows])

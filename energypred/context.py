@@ -34,7 +34,7 @@ there (``STATE_COPIES``) took the Xeon VM's held-out whole-model training error 
 evaluate``, 64 networks, 6,147 rows) from 5.7 to 5.0 % (AlexNet 9.0 to 7.3 %), and that of the
 context alone (measured leaves plus the context against the whole) from 4.9 to 4.1 %; on the
 Zen 4 and EPYC data the fitted training byte term is 0 either way. A cost per activation byte
-(opt-in, ``ALL_TERMS``) was fitted 0 on the Zen 4 data and moved the Xeon's held-out error by
+(opt-in, ``context_fit.ALL_TERMS``) was fitted 0 on the Zen 4 data and moved the Xeon's held-out error by
 -0.3 % (inference) and +0.1 % (training) (``scripts/context_terms.py``), so it is left out.
 
 A Linear leaf costs more inside in proportion to what it costs alone: measured with their
@@ -47,7 +47,7 @@ Fitted on the Xeon VM's 180 whole networks it is 0.39 at inference (the per-byte
 drops to 0.005 nJ/B) and 0 in training; held out it took AlexNet at inference from 11.1 to 9.5 % (all inference 5.8 to 5.7 %, training 4.7 to
 4.8 %). On the Zen 4 and EPYC data it is fitted 0.
 
-The cache the weights compete for is fitted too (``fit_context(spill=True)``, the default
+The cache the weights compete for is fitted too (``context_fit.fit_context(spill=True)``, the default
 since 2026-11-25). A VM reports its host's LLC (480 MiB on the Xeon VM) but shares it with
 other tenants, and a network keeps its weights cached between passes as long as they all fit:
 AlexNets at width 0.25 (14-18 MB of weights) cost 1-10 % more than their leaves in training,
@@ -70,12 +70,11 @@ without one, the LLC and spill = 1)::
 
     context J = k_byte × spill × min(weight bytes, C / c) + k_leaf
                 [+ k_act × activation bytes] [+ k_lin × J alone (Linear leaves only)]
+                [+ k_sample × batch size]
     context J = streamed J + k_leaf                          (stream=True, evicted leaves)
 
-``k_byte, k_leaf, k_lin, k_act >= 0`` are fitted by non-negative least squares on relative
-error, on whole-model rows against the sum of their own measured leaves (with the streamed J
-added, if any), so they never see a predictor's errors, and only on the architectures they may
-see.
+``energypred.context_fit`` fits the coefficients (all >= 0) and the cache on whole-model rows
+against the sum of their own measured leaves, so they never see a predictor's errors.
 """
 
 from __future__ import annotations
@@ -86,15 +85,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import nnls
 
-from energypred.configs import ArchConfig
-from energypred.dataset import network_leaves
 from energypred.errors import ConfigError
-from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
-from energypred.measurement import workloads as wl
-from energypred.streaming import (coefficient, evicted_pairs, fit_stream, streamed_j,
-                                  usable_pairs)
+from energypred.hardware import DEFAULT_LLC_BYTES
+from energypred.streaming import coefficient, streamed_j
 
 
 #: the layer type of the "linear" term
@@ -121,7 +115,8 @@ def cached_weight_bytes(weight_bytes: Sequence[float], llc_bytes: int, copies: i
 class Context:
     """Fitted context coefficients per phase: J per cached weight byte, J per leaf call, J
     per streamed weight byte per layer type (``energypred.streaming``), J per activation
-    byte (input + output, float32) of a leaf call and J per J a Linear leaf costs alone."""
+    byte (input + output, float32) of a leaf call, J per J a Linear leaf costs alone and J
+    per sample of a leaf call's batch."""
 
     llc_bytes: int
     j_per_byte: dict[str, float]
@@ -137,6 +132,16 @@ class Context:
     #: the cache the weights compete for, fitted (bytes); None (predictors fitted before it):
     #: ``llc_bytes``, and every pass re-reads the cached weights (no spill factor)
     cache_bytes: int | None = None
+    #: extra J per leaf call per sample of its batch (the "batch" term; absent: none)
+    j_per_leaf_sample: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def opt_in_terms(self) -> tuple[str, ...]:
+        """The opt-in terms of ``context_fit.ALL_TERMS`` this context was fitted with (those
+        with a coefficient in some phase), beside the default weight bytes and leaf calls."""
+        return tuple(t for t, k in (("activations", self.j_per_act_byte),
+                                    ("linear", self.j_per_linear_j),
+                                    ("batch", self.j_per_leaf_sample)) if k)
 
     def spill(self, weight_bytes: Sequence[float], phase: str) -> float:
         """Share of a network's cached weights re-read from memory on each pass (0-1): with a
@@ -157,13 +162,15 @@ class Context:
     def energy_j(self, weight_bytes: Sequence[float], phase: str,
                  layer_types: Sequence[str] | None = None,
                  alone_j: Sequence[float] | None = None,
-                 act_bytes: Sequence[float] | None = None) -> list[float]:
+                 act_bytes: Sequence[float] | None = None,
+                 batch_sizes: Sequence[float] | None = None) -> list[float]:
         """Per-layer context energy (J), one entry per leaf call of one network (all of its
         leaf calls: with a fitted cache the weight term depends on their total weight bytes).
 
         The streamed part and the Linear term need each leaf's layer type and J per call
-        alone (predicted, or measured), the activation term each leaf's input + output bytes;
-        a context with such a term refuses to price without them.
+        alone (predicted, or measured), the activation term each leaf's input + output bytes,
+        the batch term each leaf's batch size (its input's first dimension); a context with
+        such a term refuses to price without them.
         """
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
@@ -173,6 +180,11 @@ class Context:
                 raise ConfigError("this context prices activation bytes: give each leaf's "
                                   "input + output bytes (Context.rows_energy_j does)")
             out = [o + ka * float(a) for o, a in zip(out, act_bytes, strict=True)]
+        if (kb := self.j_per_leaf_sample.get(phase, 0.0)) > 0:
+            if batch_sizes is None:
+                raise ConfigError("this context prices each leaf call by its batch: give "
+                                  "each leaf's batch size (Context.rows_energy_j does)")
+            out = [o + kb * float(b) for o, b in zip(out, batch_sizes, strict=True)]
         ks = self.j_per_stream_byte.get(phase)
         kl = self.j_per_linear_j.get(phase, 0.0)
         if (ks or kl > 0) and (layer_types is None or alone_j is None):
@@ -189,12 +201,14 @@ class Context:
     def rows_energy_j(self, rows: pd.DataFrame, phase: str, alone_j: Sequence[float]
                       ) -> np.ndarray:
         """:meth:`energy_j` of leaf calls in the dataset's column layout (``weight_elements``,
-        ``input_elements``, ``output_elements``, float32, and ``layer_type``), given each
-        one's J per call alone."""
+        ``input_elements``, ``output_elements``, float32, ``batch_size`` and ``layer_type``),
+        given each one's J per call alone."""
         weight_bytes = rows["weight_elements"].astype(float).fillna(0.0) * 4
         act = list(activation_bytes(rows)) if phase in self.j_per_act_byte else None
+        batch = (list(rows["batch_size"].astype(float)) if phase in self.j_per_leaf_sample
+                 else None)
         return np.array(self.energy_j(list(weight_bytes), phase, list(rows["layer_type"]),
-                                      [float(a) for a in alone_j], act))
+                                      [float(a) for a in alone_j], act, batch))
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able form for predictor metadata."""
@@ -203,7 +217,7 @@ class Context:
                 "j_per_stream_byte": self.j_per_stream_byte,
                 "n_stream_pairs": self.n_stream_pairs, "j_per_act_byte": self.j_per_act_byte,
                 "state_copies": self.state_copies, "j_per_linear_j": self.j_per_linear_j,
-                "cache_bytes": self.cache_bytes}
+                "cache_bytes": self.cache_bytes, "j_per_leaf_sample": self.j_per_leaf_sample}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Context:
@@ -220,7 +234,8 @@ class Context:
                    {k: float(v) for k, v in d.get("j_per_act_byte", {}).items()},
                    {k: int(v) for k, v in d.get("state_copies", {}).items()},
                    {k: float(v) for k, v in d.get("j_per_linear_j", {}).items()},
-                   int(d["cache_bytes"]) if d.get("cache_bytes") is not None else None)
+                   int(d["cache_bytes"]) if d.get("cache_bytes") is not None else None,
+                   {k: float(v) for k, v in d.get("j_per_leaf_sample", {}).items()})
 
 
 def _finite(j: float) -> float:
@@ -234,159 +249,6 @@ def activation_bytes(rows: pd.DataFrame) -> pd.Series:
     """Bytes of activations (input + output, float32) each leaf call reads and writes."""
     return (rows["input_elements"].astype(float).fillna(0.0)
             + rows["output_elements"].astype(float).fillna(0.0)) * 4
-
-
-def llc_for(df: pd.DataFrame) -> int:
-    """LLC size for a dataset: this machine's if the data was measured here, else 32 MiB."""
-    here = fingerprint()
-    ids = set(df.get("hardware_id", pd.Series(dtype=object)).dropna())
-    if ids == {here["hardware_id"]} and here.get("llc_bytes"):
-        return int(here["llc_bytes"])
-    return DEFAULT_LLC_BYTES
-
-
-#: every term of the context model (module doc); ``fit_context(terms=...)`` fits a subset
-ALL_TERMS = ("bytes", "leaf", "activations", "linear")
-#: the default terms
-TERMS = ("bytes", "leaf")
-#: caches (MiB) the spill fit tries, up to the machine's LLC
-CACHE_GRID_MIB = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-#: share of the squared residual a cache must remove to replace the best model before it (the
-#: LLC without a spill factor first)
-SPILL_GAIN = 1e-3
-
-
-def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j",
-                exclude_architectures: Sequence[str] = (),
-                terms: Sequence[str] = TERMS, stream: bool = False, spill: bool = True
-                ) -> Context:
-    """Fit the context per phase (module doc): first the streaming coefficients on the leaves
-    measured with evicted weights (if ``stream`` and there are any), then ``k_byte, k_leaf,
-    k_act, k_lin >= 0`` so that whole - (sum of measured leaves + their streamed J) ≈ k_byte ×
-    cached weight bytes + k_leaf × leaf calls + k_act × activation bytes + k_lin × J of the
-    measured Linear leaves. In a phase with streaming coefficients ``k_byte`` is 0: the
-    streamed J replaces it.
-
-    Non-negative least squares on relative error (each row weighted by 1 / whole); rows whose
-    leaves are not all measured are skipped. ``terms`` leaves a term out (its coefficient 0),
-    e.g. ``("bytes",)`` for the weights-only model of earlier predictors; ``stream=False``
-    gives the model before streaming.
-
-    With ``spill`` (the default) the cache the weights compete for is fitted too: each cache
-    of ``CACHE_GRID_MIB`` up to the LLC, weights priced as ``spill × min(w, C / copies)``
-    (:meth:`Context.spill`), against the LLC without a spill factor (the model before it);
-    the one with the least squared relative residual over both phases is kept
-    (``Context.cache_bytes``, None for the LLC).
-    """
-    unknown = set(terms) - set(ALL_TERMS)
-    if unknown or not terms:
-        raise ConfigError(f"context terms must be a non-empty subset of {ALL_TERMS}, got "
-                          f"{terms}")
-    llc = int(llc_bytes or DEFAULT_LLC_BYTES)
-    pairs = evicted_pairs(df, target, exclude_architectures) if stream else None
-    per_stream = fit_stream(pairs, llc) if pairs is not None else {}
-    ok = df[df["status"] == "ok"]
-    whole = ok[ok["row_kind"] == "architecture"]
-    if exclude_architectures:
-        whole = whole[~whole["architecture"].isin(list(exclude_architectures))]
-    leaves = network_leaves(df)
-    leaves["_in_network"] = leaves[target].astype(float)
-    streaming = Context(llc, {}, {}, {}, per_stream)  # the streamed J of each measured leaf
-    for phase, idx in leaves.groupby("phase").groups.items():
-        if phase in per_stream:
-            part = leaves.loc[idx]
-            leaves.loc[idx, "_in_network"] += streaming.rows_energy_j(part, str(phase),
-                                                                      part[target])
-    leaves["_linear"] = leaves[target].astype(float).where(leaves["layer_type"] == LINEAR, 0.0)
-    sums = leaves.groupby(["arch_hash", "phase"]).agg(
-        sum=("_in_network", "sum"), size=("_in_network", "size"), linear=("_linear", "sum"))
-    rows: dict[str, list[_Row]] = {}
-    for _, row in whole.iterrows():
-        key = (row["config_hash"], row["phase"])
-        if key not in sums.index:
-            continue
-        traced = wl.trace_arch(ArchConfig.from_json(row["config_json"]))
-        if int(sums.loc[key, "size"]) != len(traced):
-            continue
-        counts = [r.counts for r in traced if r.counts is not None]
-        rows.setdefault(row["phase"], []).append(_Row(
-            weight_bytes=[c.weight_elements * 4.0 for c in counts], calls=float(len(traced)),
-            act_bytes=4.0 * sum(c.input_elements + c.output_elements for c in counts),
-            linear_j=float(sums.loc[key, "linear"]),
-            gap_j=float(row[target]) - float(sums.loc[key, "sum"]), whole_j=float(row[target])))
-    use = {phase: np.array([t in terms and not (t == "bytes" and phase in per_stream)
-                            for t in ALL_TERMS], dtype=float) for phase in rows}
-    cache = _best_cache(rows, use, llc) if spill and "bytes" in terms else None
-    probe = Context(llc, {}, {}, state_copies=dict(STATE_COPIES), cache_bytes=cache)
-    per_byte: dict[str, float] = {}
-    per_leaf: dict[str, float] = {}
-    per_act: dict[str, float] = {}
-    per_linear: dict[str, float] = {}
-    for phase, vals in rows.items():
-        k, _ = _fit_phase(vals, phase, use[phase], probe)
-        per_byte[phase], per_leaf[phase] = k[0], k[1]
-        if "activations" in terms:
-            per_act[phase] = k[2]
-        if "linear" in terms:
-            per_linear[phase] = k[3]
-    n_pairs = ({str(p): int(n) for p, n in usable_pairs(pairs, llc).groupby("phase").size()
-                .items()} if pairs is not None else {})
-    return Context(llc, per_byte, {p: len(v) for p, v in rows.items()}, per_leaf, per_stream,
-                   n_pairs, per_act, {p: STATE_COPIES.get(p, 1) for p in rows}, per_linear,
-                   cache)
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One whole-model row as the context fit sees it (bytes, calls, J)."""
-
-    weight_bytes: list[float]
-    calls: float
-    act_bytes: float
-    linear_j: float
-    gap_j: float
-    whole_j: float
-
-
-def _fit_phase(rows: Sequence[_Row], phase: str, use: np.ndarray, ctx: Context
-               ) -> tuple[list[float], float]:
-    """(coefficients in ``ALL_TERMS`` order, residual norm) of the NNLS fit on relative error
-    of one phase, the weight column priced with ``ctx``'s cache (a left-out term's column is
-    0, so its coefficient is 0)."""
-    cached = [sum(ctx.reread_bytes(r.weight_bytes, phase)) for r in rows]
-    X = np.column_stack([cached, [r.calls for r in rows], [r.act_bytes for r in rows],
-                         [r.linear_j for r in rows]]) * use
-    y = np.array([r.whole_j for r in rows])
-    gap = np.array([r.gap_j for r in rows])
-    return _nnls(X / y[:, None], gap / y)
-
-
-def _best_cache(rows: dict[str, list[_Row]], use: dict[str, np.ndarray], llc: int
-                ) -> int | None:
-    """The cache (bytes) whose spill model fits the rows of every phase best (least sum of
-    squared relative residuals), among ``CACHE_GRID_MIB`` up to the LLC; None when none
-    fits clearly better (``SPILL_GAIN``) than the machine's whole LLC without a spill factor
-    (the model before it): a tie keeps the simpler model."""
-    def sse(ctx: Context) -> float:
-        return sum(_fit_phase(v, p, use[p], ctx)[1] ** 2 for p, v in rows.items())
-
-    best, best_sse = None, sse(Context(llc, {}, {}, state_copies=dict(STATE_COPIES)))
-    for mib in CACHE_GRID_MIB:
-        if mib * 2**20 > llc:
-            break
-        e = sse(Context(llc, {}, {}, state_copies=dict(STATE_COPIES), cache_bytes=mib * 2**20))
-        if e < best_sse - max(SPILL_GAIN * best_sse, 1e-12):
-            best, best_sse = mib * 2**20, e
-    return best
-
-
-def _nnls(X: np.ndarray, y: np.ndarray) -> tuple[list[float], float]:
-    """Non-negative least squares, each column scaled to 1 first (bytes ~1e8, calls ~1e1):
-    (the coefficients in the columns' own units, the residual norm)."""
-    scale = np.abs(X).max(axis=0)
-    scale[scale == 0] = 1.0
-    coef, residual = nnls(X / scale, y)
-    return [float(k) for k in coef / scale], float(residual)
 
 
 def context_lines(ctx: Context) -> list[str]:
@@ -403,6 +265,8 @@ def context_lines(ctx: Context) -> list[str]:
                if phase in ctx.j_per_act_byte else "")
         act += (f" + {ctx.j_per_linear_j[phase]:.3f} J per J a Linear leaf costs alone"
                 if phase in ctx.j_per_linear_j else "")
+        act += (f" + {1e6 * ctx.j_per_leaf_sample[phase]:.1f} µJ per leaf call per sample"
+                if phase in ctx.j_per_leaf_sample else "")
         copies = ctx.state_copies.get(phase, 1)
         cap = f" / {copies} (weights, gradients, momenta)" if copies > 1 else ""
         cache = (f"effective cache {ctx.cache_bytes / 2**20:.0f} MiB{cap} of the LLC's "

@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from energypred import features, theory
 from energypred.configs import ArchConfig
-from energypred.context import Context, fit_context, llc_for
+from energypred.context import Context
+from energypred.context_fit import TERMS, fit_context, llc_for
 from energypred.dataset import network_leaves
 from energypred.drift import corrected
 from energypred.fitting import fit_models
@@ -91,11 +92,11 @@ def measured_context_j(ctx: Context, leaves: pd.DataFrame, target: str = "energy
 
 
 def held_out_predictor(df: pd.DataFrame, arch: str, llc: int, target: str = "energy_j",
-                       candidates: Sequence[str] | None = None, context: bool = True
-                       ) -> tuple[Predictor, Context]:
-    """(regressors and, if ``context``, network context refitted without any row of ``arch``;
-    that context, fitted either way): what predicts ``arch`` held out."""
-    ctx = fit_context(df, llc, target, exclude_architectures=[arch])
+                       candidates: Sequence[str] | None = None, context: bool = True,
+                       terms: Sequence[str] = TERMS) -> tuple[Predictor, Context]:
+    """(regressors and, if ``context``, network context of ``terms`` refitted without any row
+    of ``arch``; that context, fitted either way): what predicts ``arch`` held out."""
+    ctx = fit_context(df, llc, target, exclude_architectures=[arch], terms=terms)
     predictor = Predictor(fit_models(df, target, exclude_architectures=[arch],
                                      candidates=candidates),
                           metadata={"context": ctx.to_dict()} if context else {},
@@ -272,14 +273,20 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
 def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "energy_j",
              candidates: Sequence[str] | None = None,
              costs: theory.OpCosts | None = None, progress: bool = False,
-             context: bool = True) -> Evaluation:
+             context: bool = True, context_terms: Sequence[str] | None = None
+             ) -> Evaluation:
     """Evaluate every measured whole-model row of ``df`` (see module doc).
+
+    The held-out network context is fitted with ``context_terms``: by default those of
+    ``given``'s context (``TERMS`` and its opt-in terms), or ``TERMS`` without ``given``.
 
     Besides the learned estimate (held out, and ``given`` as is), the theoretical estimate
     (elementary operations priced by ``costs``, default Horowitz 45 nm 32-bit) is computed for
     each row, so both can be compared on ranking (Spearman) and absolute error.
     """
     costs = costs or theory.load_costs()
+    if context_terms is None:
+        context_terms = TERMS + (given.context.opt_in_terms if given is not None else ())
     llc = llc_for(df)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
     leaves = network_leaves(df)
@@ -288,7 +295,8 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
     groups = list(whole.groupby("architecture"))
     for arch, rows in tqdm(groups, desc="refitting without each architecture", unit="arch",
                            disable=not progress, leave=False):
-        held_out, ctx = held_out_predictor(df, str(arch), llc, target, candidates, context)
+        held_out, ctx = held_out_predictor(df, str(arch), llc, target, candidates, context,
+                                           context_terms)
         for _, row in rows.iterrows():
             cfg = ArchConfig.from_json(row["config_json"])
             traced = wl.trace_arch(cfg)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
-from energypred.context import ALL_TERMS, TERMS, fit_context, llc_for
+from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import measured_context_j

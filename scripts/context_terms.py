@@ -7,10 +7,11 @@ evaluate`` does); then each context model is fitted without that architecture to
 the held-out per-leaf predictions: none; weight bytes only (predictors before the per-leaf
 term); a cost per leaf call only; both (the default until 2026-11-25); streamed weights
 (``energypred.streaming``, fitted on the evicted-weight leaves) with the per-leaf cost; both
-with a cost per activation byte (``context.ALL_TERMS``), or that cost and the weight bytes
+with a cost per activation byte (``context_fit.ALL_TERMS``), or that cost and the weight bytes
 alone; both with a cost per J of each Linear leaf alone (``lin``, the default of 2026-11-25),
 or that cost and the per-leaf cost alone; both with the fitted cache and its spill factor
-(``spill+leaf``: the default, ``TERMS``, since 2026-11-25), and with the Linear term too. Then
+(``spill+leaf``: the default, ``TERMS``, since 2026-11-25), and with the Linear term, the
+activation term or a cost per sample of each leaf call's batch (``batch``) too. Then
 the leaves measured with their weights evicted against alone, by layer type and batch size.
 Prints MAPE and mean signed error per (phase, architecture), and the additivity of the measured leaves
 with each context added (streamed part priced from the measured leaves). Energies are the
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
-from energypred.context import TERMS, fit_context, llc_for
+from energypred.context_fit import TERMS, fit_context, llc_for
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import held_out_predictor, leaf_rows, measured_context_j
@@ -45,7 +46,9 @@ MODELS: dict[str, tuple[tuple[str, ...], bool, bool] | None] = {
     "bytes+leaf+lin": (("bytes", "leaf", "linear"), False, False),
     "leaf+lin": (("leaf", "linear"), False, False),
     "spill+leaf": (TERMS, False, True),
-    "spill+leaf+lin": (("bytes", "leaf", "linear"), False, True)}
+    "spill+leaf+lin": (("bytes", "leaf", "linear"), False, True),
+    "spill+leaf+act": (("bytes", "leaf", "activations"), False, True),
+    "spill+leaf+batch": (("bytes", "leaf", "batch"), False, True)}
 
 
 def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
     python scripts/error_budget.py --data datasets/zen4-2c-padded [--drift-correct]
                                    [--protocol interleaved] [--by batch_size]
+                                   [--terms bytes,leaf,batch]
 
 For every whole-model row whose leaves were all measured, with its architecture held out
 (regressors and context refitted without any layer of it, as ``energypred evaluate`` does),
@@ -21,13 +22,14 @@ windows, as ``fit`` uses them: CodeCarbon estimates wherever the dataset says so
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
-from energypred.context import llc_for
+from energypred.context_fit import ALL_TERMS, TERMS, llc_for
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import held_out_predictor, measured_context_j
@@ -35,11 +37,11 @@ from energypred.measurement import workloads as wl
 from energypred.windows import steady_state
 
 
-def budget(df: pd.DataFrame, target: str = "energy_j", protocol: str | None = None
-           ) -> pd.DataFrame:
+def budget(df: pd.DataFrame, target: str = "energy_j", protocol: str | None = None,
+           terms: Sequence[str] = TERMS) -> pd.DataFrame:
     """One row per complete whole-model row (of ``protocol`` only, if given; the regressors
-    are fitted on every row): its error parts (fractions of the measured whole) and, per layer
-    type, ``leaf:<type>`` parts."""
+    are fitted on every row; the context with ``terms``): its error parts (fractions of the
+    measured whole) and, per layer type, ``leaf:<type>`` parts."""
     llc = llc_for(df)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
     if protocol is not None:
@@ -47,7 +49,7 @@ def budget(df: pd.DataFrame, target: str = "energy_j", protocol: str | None = No
     leaves = network_leaves(df)
     out = []
     for arch, rows in whole.groupby("architecture"):
-        held, _ = held_out_predictor(df, str(arch), llc, target)
+        held, _ = held_out_predictor(df, str(arch), llc, target, terms=terms)
         for _, row in rows.iterrows():
             traced = wl.trace_arch(ArchConfig.from_json(row["config_json"]))
             mine = leaves[(leaves["arch_hash"] == row["config_hash"])
@@ -101,10 +103,12 @@ def main() -> None:
                     help="only whole networks measured so (bracketed, interleaved)")
     ap.add_argument("--by", default=None, choices=BY,
                     help="also break each architecture down by this field of its variants")
+    ap.add_argument("--terms", default=",".join(TERMS),
+                    help=f"context terms, a subset of {','.join(ALL_TERMS)}")
     args = ap.parse_args()
     df = steady_state(one_machine(read_dataset(args.data), where=str(args.data)))
     df = corrected(df) if args.drift_correct else df
-    b = budget(df, protocol=args.protocol)
+    b = budget(df, protocol=args.protocol, terms=tuple(t for t in args.terms.split(",") if t))
     if b.empty:
         raise SystemExit(f"no complete whole-model rows in {args.data}"
                          + (f" measured {args.protocol}" if args.protocol else ""))

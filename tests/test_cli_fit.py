@@ -87,3 +87,21 @@ def test_evaluate_records_the_errors_that_predict_then_shows(tmp_path: Path) -> 
     out = json.loads(run_cli(*ask, "--json").stdout)
     assert out["expected_error"]["mape_held_out"] == phases["inference"]["mape_held_out"]
     assert "mean absolute on" in run_cli(*ask).stdout  # the recorded predictor still loads
+
+
+def test_fit_takes_the_context_terms_that_evaluate_then_refits(tmp_path: Path) -> None:
+    _write(tmp_path / "ds", "t")
+    # an unknown term: one line, exit 2, before any regressor is fitted, nothing written
+    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "bad"),
+                  "--context-terms", "bytes,gradients")
+    assert res.returncode == 2 and "subset of bytes,leaf" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"),
+                  "--context-terms", "bytes,leaf,batch")
+    assert res.returncode == 0, res.stderr
+    assert "per leaf call per sample" in res.stdout
+    ctx = json.loads((tmp_path / "m" / "metadata.json").read_text())["context"]
+    assert set(ctx["j_per_leaf_sample"]) == {"inference"}
+    res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"))
+    assert res.returncode == 0, res.stderr
+    assert "(network context: bytes, leaf, batch)" in res.stdout

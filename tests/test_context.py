@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from synthetic import dataset
 
-from energypred.context import Context, cached_weight_bytes, fit_context
+from energypred.context import Context, cached_weight_bytes
+from energypred.context_fit import fit_context
 from energypred.dataset import network_leaves
 from energypred.configs import ArchConfig
 from energypred.errors import ConfigError
@@ -115,6 +116,32 @@ def test_fit_recovers_the_linear_term_and_prices_only_linear_leaves() -> None:
     with pytest.raises(ConfigError, match="alone"):
         ctx.energy_j([1000], "inference")
     assert fit_context(df, 32 * MIB, terms=("bytes", "leaf")).j_per_linear_j == {}
+
+
+def test_fit_recovers_the_batch_term_and_prices_each_call_by_its_batch() -> None:
+    df = dataset(n=2, archs=("alexnet", "vgg11", "vgg13"))  # batches 1, 2 and 4
+    k_byte, k_leaf, k_sample = 0.8e-9, 2e-3, 3e-4  # J per weight byte, per call, per sample
+    _add_context(df, k_byte, k_leaf)
+    for i in df.index[df.row_kind == "architecture"]:
+        traced = wl.trace_arch(ArchConfig.from_json(df.at[i, "config_json"]))
+        df.at[i, "energy_j"] += k_sample * sum(r.input_shape[0] for r in traced)
+    ctx = fit_context(df, 32 * MIB, terms=("bytes", "leaf", "batch"))
+    assert ctx.j_per_byte["inference"] == pytest.approx(k_byte, rel=1e-5)
+    assert ctx.j_per_leaf["inference"] == pytest.approx(k_leaf, rel=1e-5)
+    assert ctx.j_per_leaf_sample["inference"] == pytest.approx(k_sample, rel=1e-5)
+    assert Context.from_dict(ctx.to_dict()) == ctx
+    # two leaves of 1,000 weight bytes, at batch 8 and batch 1: each pays 0.8e-9 x 1,000
+    # + 2e-3 J, plus 3e-4 J per sample: 2.4e-3 and 3e-4 J
+    got = ctx.energy_j([1000, 1000], "inference", batch_sizes=[8, 1])
+    assert got == pytest.approx([0.8e-6 + 2e-3 + 2.4e-3, 0.8e-6 + 2e-3 + 3e-4])
+    with pytest.raises(ConfigError, match="batch"):
+        ctx.energy_j([1000], "inference")
+    leaves = network_leaves(df).head(3)  # the dataset's layout: batch_size is a column
+    by_rows = ctx.rows_energy_j(leaves, "inference", leaves["energy_j"])
+    assert by_rows == pytest.approx(ctx.energy_j(
+        list(leaves["weight_elements"].astype(float).fillna(0.0) * 4), "inference",
+        batch_sizes=list(leaves["batch_size"])))
+    assert fit_context(df, 32 * MIB).j_per_leaf_sample == {}  # the default leaves it out
 
 
 def test_spill_prices_only_the_weights_beyond_the_cache() -> None:

@@ -11,7 +11,8 @@ import pandas as pd
 
 from energypred import artifacts
 from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset, shifted_runs
-from energypred.context import context_lines, fit_context, llc_for
+from energypred.context import context_lines
+from energypred.context_fit import ALL_TERMS, TERMS, check_terms, fit_context, llc_for
 from energypred.machine_check import reference_metadata
 from energypred.drift import corrected
 from energypred.fitting import fit_models
@@ -30,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drift-correct", action="store_true",
                    help="rescale each row by the reference workload measured near it in time, "
                         "to the dataset's median reference (energypred/drift.py)")
+    p.add_argument("--context-terms", default=",".join(TERMS),
+                   help=f"terms of the network context, a comma list of {','.join(ALL_TERMS)} "
+                        f"(default {','.join(TERMS)}; energypred/context.py says what each "
+                        "prices)")
     p.add_argument("--all-windows", action="store_true",
                    help="use every measured window (default: the first window of each "
                         "measurement counts as warm-up, see energypred/windows.py)")
@@ -93,6 +98,8 @@ def _warn_faulted(df: pd.DataFrame) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fit, print the per-layer-type metrics, save."""
+    terms = tuple(t.strip() for t in args.context_terms.split(",") if t.strip())
+    check_terms(terms)
     df = one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data))
     for r in shifted_runs(df).itertuples():
         print(f"warning: run {r.run_id} read the reference workload at {r.reference_j:.4g} J per "
@@ -102,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     data = df if args.all_windows else steady_state(df)
     data = corrected(data) if args.drift_correct else data
     predictor = Predictor(fit_models(data, target=args.target), source=str(args.out))
-    ctx = fit_context(data, llc_for(df), args.target)
+    ctx = fit_context(data, llc_for(df), args.target, terms=terms)
     predictor.metadata.update(dataset_metadata(df), target=args.target, context=ctx.to_dict(),
                               drift_corrected=bool(args.drift_correct),
                               **({"drift_footing": "dataset"} if args.drift_correct else {}),

@@ -59,11 +59,19 @@ effective cache C, and each layer's weights count only up to C / c::
 
 C is chosen among ``CACHE_GRID_MIB`` (up to the LLC) with the coefficients, by least squared
 relative residual over both phases, against the LLC without a spill factor (the model before
-it). On the Xeon VM's 233 whole networks (five runs) it is 64 MiB for every architecture held
-out, and with it the held-out context alone (``scripts/context_residuals.py``) misses by 4.0 %
+it). On the Xeon VM's 233 whole networks (five runs; 291 after the sixth) it is 64 MiB for
+every architecture held out, and with it the held-out context alone (``scripts/context_residuals.py``) misses by 4.0 %
 (inference; AlexNet 7.5 %) and 3.2 % (training; AlexNet 4.4 %), against 4.7 % (8.4 %) and
 4.2 % (8.0 %) with the machine's LLC and the Linear term; with the spill the Linear term is
 fitted at the expense of the cache (C = 16 MiB with AlexNet held out) and is left opt-in again.
+
+An opt-in "batch" term prices each leaf call per sample of its batch (its cold input and
+output buffers grow with it). Held out on the Xeon VM's 291 whole networks (six runs;
+``scripts/context_terms.py --drift-correct``) it took training from 4.2 to 4.0 % and left
+inference at 4.5 % (AlexNet 8.1 to 8.0 %); the context alone (measured leaves plus the
+context) went from 4.3 / 3.0 to 4.1 / 2.7 %. On the Zen 4 and EPYC data it changes nothing, so
+it is opt-in (``energypred fit --context-terms bytes,leaf,batch``, as the Xeon predictor is
+fitted) and :attr:`Context.opt_in_terms` tells ``evaluate`` to refit with it.
 
 The correction, per layer and phase (c = ``STATE_COPIES[phase]``, C the effective cache or,
 without one, the LLC and spill = 1)::

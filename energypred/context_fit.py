@@ -59,6 +59,11 @@ def llc_for(df: pd.DataFrame) -> int:
     return DEFAULT_LLC_BYTES
 
 
+def terms_of(ctx: Context) -> tuple[str, ...]:
+    """The terms to refit a context like ``ctx`` with: ``TERMS`` and its opt-in terms."""
+    return TERMS + ctx.opt_in_terms
+
+
 def check_terms(terms: Sequence[str]) -> None:
     """Raise ConfigError unless ``terms`` is a non-empty subset of ``ALL_TERMS``."""
     if set(terms) - set(ALL_TERMS) or not terms:

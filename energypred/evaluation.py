@@ -21,7 +21,7 @@ from tqdm import tqdm
 from energypred import features, theory
 from energypred.configs import ArchConfig
 from energypred.context import Context
-from energypred.context_fit import TERMS, fit_context, llc_for
+from energypred.context_fit import TERMS, fit_context, llc_for, terms_of
 from energypred.dataset import network_leaves
 from energypred.drift import corrected
 from energypred.fitting import fit_models
@@ -286,7 +286,7 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
     """
     costs = costs or theory.load_costs()
     if context_terms is None:
-        context_terms = TERMS + (given.context.opt_in_terms if given is not None else ())
+        context_terms = terms_of(given.context) if given is not None else TERMS
     llc = llc_for(df)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
     leaves = network_leaves(df)

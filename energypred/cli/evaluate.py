@@ -10,7 +10,7 @@ from typing import Any
 from energypred import __version__, artifacts
 from energypred.cli.fit import add_hardware_argument
 from energypred.context import context_lines
-from energypred.context_fit import TERMS, llc_for
+from energypred.context_fit import llc_for, terms_of
 from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset
 from energypred.errors import ConfigError
 from energypred.evaluation import PRECISE_SEM, as_fitted, evaluate
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  energies in J per call, measured with allocator {one_allocator(df)}; the given "
           f"predictor's data: {given.method}")
     print("  held out = refitted without any layer of that architecture (network context: "
-          f"{', '.join(TERMS + given.context.opt_in_terms)}); given = {given.source} as is")
+          f"{', '.join(terms_of(given.context))}); given = {given.source} as is")
     print(f"  {'phase':<10}{'architecture':<14}{'n':>3}{'MAPE held-out':>15}{'within ±10%':>13}"
           f"{'MAPE given':>12}{'additivity |mean|':>19}{'(signed)':>10}")
     for (phase, arch), r in s.iterrows():

@@ -34,8 +34,9 @@ there (``STATE_COPIES``) took the Xeon VM's held-out whole-model training error 
 evaluate``, 64 networks, 6,147 rows) from 5.7 to 5.0 % (AlexNet 9.0 to 7.3 %), and that of the
 context alone (measured leaves plus the context against the whole) from 4.9 to 4.1 %; on the
 Zen 4 and EPYC data the fitted training byte term is 0 either way. A cost per activation byte
-(opt-in, ``context_fit.ALL_TERMS``) was fitted 0 on the Zen 4 data and moved the Xeon's held-out error by
--0.3 % (inference) and +0.1 % (training) (``scripts/context_terms.py``), so it is left out.
+(opt-in, ``context_fit.ALL_TERMS``) was fitted 0 on the Zen 4 data and moved the Xeon's
+held-out error by -0.3 % (inference) and +0.1 % (training) (``scripts/context_terms.py``), so
+it is left out.
 
 A Linear leaf costs more inside in proportion to what it costs alone: measured with their
 weights evicted, Linear leaves on the Xeon VM cost 1.57-1.86x alone at every batch size from 1
@@ -44,11 +45,12 @@ per weight byte grows with the batch (0.41 nJ/B at batch 1, 0.97 at batch 8), wh
 per-byte term cannot follow. The "linear" term (opt-in since the spill) prices
 ``k_lin × J alone`` for each Linear leaf (J alone: predicted, or measured when fitting).
 Fitted on the Xeon VM's 180 whole networks it is 0.39 at inference (the per-byte term then
-drops to 0.005 nJ/B) and 0 in training; held out it took AlexNet at inference from 11.1 to 9.5 % (all inference 5.8 to 5.7 %, training 4.7 to
-4.8 %). On the Zen 4 and EPYC data it is fitted 0.
+drops to 0.005 nJ/B) and 0 in training; held out it took AlexNet at inference from 11.1 to
+9.5 % (all inference 5.8 to 5.7 %, training 4.7 to 4.8 %). On the Zen 4 and EPYC data it is
+fitted 0.
 
-The cache the weights compete for is fitted too (``context_fit.fit_context(spill=True)``, the default
-since 2026-11-25). A VM reports its host's LLC (480 MiB on the Xeon VM) but shares it with
+The cache the weights compete for is fitted too (``context_fit.fit_context(spill=True)``, the
+default since 2026-11-25). A VM reports its host's LLC (480 MiB on the Xeon VM) but shares it with
 other tenants, and a network keeps its weights cached between passes as long as they all fit:
 AlexNets at width 0.25 (14-18 MB of weights) cost 1-10 % more than their leaves in training,
 at width 0.5 (57-65 MB) 14-25 %, at width 1 (230-244 MB, whose largest layer no longer stays
@@ -60,25 +62,31 @@ effective cache C, and each layer's weights count only up to C / c::
 C is chosen among ``CACHE_GRID_MIB`` (up to the LLC) with the coefficients, by least squared
 relative residual over both phases, against the LLC without a spill factor (the model before
 it). On the Xeon VM's 233 whole networks (five runs; 291 after the sixth) it is 64 MiB for
-every architecture held out, and with it the held-out context alone (``scripts/context_residuals.py``) misses by 4.0 %
-(inference; AlexNet 7.5 %) and 3.2 % (training; AlexNet 4.4 %), against 4.7 % (8.4 %) and
-4.2 % (8.0 %) with the machine's LLC and the Linear term; with the spill the Linear term is
+every architecture held out, and with it the held-out context alone
+(``scripts/context_residuals.py``) misses by 4.0 % (inference; AlexNet 7.5 %) and 3.2 %
+(training; AlexNet 4.4 %), against 4.7 % (8.4 %) and 4.2 % (8.0 %) with the machine's LLC and
+the Linear term; with the spill the Linear term is
 fitted at the expense of the cache (C = 16 MiB with AlexNet held out) and is left opt-in again.
 
-An opt-in "batch" term prices each leaf call per sample of its batch (its cold input and
-output buffers grow with it). Held out on the Xeon VM's 291 whole networks (six runs;
-``scripts/context_terms.py --drift-correct``) it took training from 4.2 to 4.0 % and left
-inference at 4.5 % (AlexNet 8.1 to 8.0 %); the context alone (measured leaves plus the
-context) went from 4.3 / 3.0 to 4.1 / 2.7 %. On the Zen 4 and EPYC data it changes nothing, so
-it is opt-in (``energypred fit --context-terms bytes,leaf,batch``, as the Xeon predictor is
-fitted) and :attr:`Context.opt_in_terms` tells ``evaluate`` to refit with it.
+Two opt-in terms follow the batch. "batch" prices each leaf call per sample of its batch (its
+cold input and output buffers grow with it); "linear_batch" prices each re-read weight byte
+of a Linear leaf per sample, which is what the evicted-weight leaves above show (Linear leaves'
+extra nJ per weight byte grows with the batch, convolutions' does not). Held out on the Xeon
+VM's 291 whole networks (six runs; ``energypred evaluate``), "batch" took training from 4.2
+to 4.0 % and left inference at 4.5 % (AlexNet 8.1 to 8.0 %); both together took inference to
+4.1 % (AlexNet 5.4 %, VGG11 3.3 to 4.0 %) with training unchanged, and the context alone
+(``scripts/context_residuals.py``) from 4.3 / 3.0 to 3.6 / 2.7 % (AlexNet 7.9 to 4.9 % at
+inference). On the Zen 4 and EPYC data neither changes anything (no spill there), so both are
+opt-in (``energypred fit --context-terms bytes,leaf,batch,linear_batch``, as the Xeon
+predictor is fitted) and :attr:`Context.opt_in_terms` tells ``evaluate`` to refit with them.
 
 The correction, per layer and phase (c = ``STATE_COPIES[phase]``, C the effective cache or,
 without one, the LLC and spill = 1)::
 
     context J = k_byte × spill × min(weight bytes, C / c) + k_leaf
                 [+ k_act × activation bytes] [+ k_lin × J alone (Linear leaves only)]
-                [+ k_sample × batch size]
+                [+ k_sample × batch size] [+ k_lin_b × spill × min(w, C / c) × batch size
+                                           (Linear leaves only)]
     context J = streamed J + k_leaf                          (stream=True, evicted leaves)
 
 ``energypred.context_fit`` fits the coefficients (all >= 0) and the cache on whole-model rows
@@ -142,6 +150,9 @@ class Context:
     cache_bytes: int | None = None
     #: extra J per leaf call per sample of its batch (the "batch" term; absent: none)
     j_per_leaf_sample: dict[str, float] = field(default_factory=dict)
+    #: extra J per re-read weight byte of a Linear leaf per sample of its batch (the
+    #: "linear_batch" term; absent: none)
+    j_per_linear_byte_sample: dict[str, float] = field(default_factory=dict)
 
     @property
     def opt_in_terms(self) -> tuple[str, ...]:
@@ -149,7 +160,8 @@ class Context:
         with a coefficient in some phase), beside the default weight bytes and leaf calls."""
         return tuple(t for t, k in (("activations", self.j_per_act_byte),
                                     ("linear", self.j_per_linear_j),
-                                    ("batch", self.j_per_leaf_sample)) if k)
+                                    ("batch", self.j_per_leaf_sample),
+                                    ("linear_batch", self.j_per_linear_byte_sample)) if k)
 
     def spill(self, weight_bytes: Sequence[float], phase: str) -> float:
         """Share of a network's cached weights re-read from memory on each pass (0-1): with a
@@ -182,7 +194,8 @@ class Context:
         """
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
-        out = [k * b + c for b in self.reread_bytes(weight_bytes, phase)]
+        reread = self.reread_bytes(weight_bytes, phase)
+        out = [k * b + c for b in reread]
         if (ka := self.j_per_act_byte.get(phase, 0.0)) > 0:
             if act_bytes is None:
                 raise ConfigError("this context prices activation bytes: give each leaf's "
@@ -193,6 +206,12 @@ class Context:
                 raise ConfigError("this context prices each leaf call by its batch: give "
                                   "each leaf's batch size (Context.rows_energy_j does)")
             out = [o + kb * float(b) for o, b in zip(out, batch_sizes, strict=True)]
+        if (klb := self.j_per_linear_byte_sample.get(phase, 0.0)) > 0:
+            if batch_sizes is None or layer_types is None:
+                raise ConfigError("this context prices Linear leaves by their batch: give each "
+                                  "leaf's layer type and batch size (Context.rows_energy_j does)")
+            out = [o + klb * r * float(b) if lt == LINEAR else o for o, r, lt, b
+                   in zip(out, reread, layer_types, batch_sizes, strict=True)]
         ks = self.j_per_stream_byte.get(phase)
         kl = self.j_per_linear_j.get(phase, 0.0)
         if (ks or kl > 0) and (layer_types is None or alone_j is None):
@@ -213,7 +232,8 @@ class Context:
         given each one's J per call alone."""
         weight_bytes = rows["weight_elements"].astype(float).fillna(0.0) * 4
         act = list(activation_bytes(rows)) if phase in self.j_per_act_byte else None
-        batch = (list(rows["batch_size"].astype(float)) if phase in self.j_per_leaf_sample
+        batch = (list(rows["batch_size"].astype(float))
+                 if phase in self.j_per_leaf_sample or phase in self.j_per_linear_byte_sample
                  else None)
         return np.array(self.energy_j(list(weight_bytes), phase, list(rows["layer_type"]),
                                       [float(a) for a in alone_j], act, batch))
@@ -225,7 +245,8 @@ class Context:
                 "j_per_stream_byte": self.j_per_stream_byte,
                 "n_stream_pairs": self.n_stream_pairs, "j_per_act_byte": self.j_per_act_byte,
                 "state_copies": self.state_copies, "j_per_linear_j": self.j_per_linear_j,
-                "cache_bytes": self.cache_bytes, "j_per_leaf_sample": self.j_per_leaf_sample}
+                "cache_bytes": self.cache_bytes, "j_per_leaf_sample": self.j_per_leaf_sample,
+                "j_per_linear_byte_sample": self.j_per_linear_byte_sample}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Context:
@@ -243,7 +264,8 @@ class Context:
                    {k: int(v) for k, v in d.get("state_copies", {}).items()},
                    {k: float(v) for k, v in d.get("j_per_linear_j", {}).items()},
                    int(d["cache_bytes"]) if d.get("cache_bytes") is not None else None,
-                   {k: float(v) for k, v in d.get("j_per_leaf_sample", {}).items()})
+                   {k: float(v) for k, v in d.get("j_per_leaf_sample", {}).items()},
+                   {k: float(v) for k, v in d.get("j_per_linear_byte_sample", {}).items()})
 
 
 def _finite(j: float) -> float:
@@ -275,6 +297,8 @@ def context_lines(ctx: Context) -> list[str]:
                 if phase in ctx.j_per_linear_j else "")
         act += (f" + {1e6 * ctx.j_per_leaf_sample[phase]:.1f} µJ per leaf call per sample"
                 if phase in ctx.j_per_leaf_sample else "")
+        act += (f" + {1e9 * ctx.j_per_linear_byte_sample[phase]:.3f} nJ per re-read Linear "
+                "weight byte per sample" if phase in ctx.j_per_linear_byte_sample else "")
         copies = ctx.state_copies.get(phase, 1)
         cap = f" / {copies} (weights, gradients, momenta)" if copies > 1 else ""
         cache = (f"effective cache {ctx.cache_bytes / 2**20:.0f} MiB{cap} of the LLC's "

@@ -6,8 +6,9 @@ of its leaves measured alone (plus their streamed J, if any) is what the context
     whole - leaves ≈ k_byte × re-read weight bytes + k_leaf × leaf calls
                      [+ k_act × activation bytes] [+ k_lin × J of its Linear leaves alone]
                      [+ k_sample × samples its leaf calls see]
+                     [+ k_lin_b × Σ re-read weight bytes × batch over its Linear leaves]
 
-``k_byte, k_leaf, k_act, k_lin, k_sample >= 0`` are fitted per phase by non-negative least
+``k_byte, k_leaf, k_act, k_lin, k_sample, k_lin_b >= 0`` are fitted per phase by non-negative least
 squares on relative error (each row weighted by 1 / whole), so a VGG16 training step and a
 batch-1 AlexNet count alike, and only on the architectures the fit may see (held out, the
 evaluated one is left out). The measured leaves stand in for the regressors' predictions, so
@@ -39,7 +40,7 @@ from energypred.streaming import evicted_pairs, fit_stream, usable_pairs
 
 #: every term of the context model, in the order of the fit's columns; ``fit_context(terms=...)``
 #: fits a subset
-ALL_TERMS = ("bytes", "leaf", "activations", "linear", "batch")
+ALL_TERMS = ("bytes", "leaf", "activations", "linear", "batch", "linear_batch")
 #: the default terms
 TERMS = ("bytes", "leaf")
 #: caches (MiB) the spill fit tries, up to the machine's LLC
@@ -80,6 +81,8 @@ class _Row:
     act_bytes: float
     linear_j: float
     samples: float
+    layer_types: list[str]
+    batch_sizes: list[float]
     gap_j: float
     whole_j: float
 
@@ -91,7 +94,8 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
     """Fit the context per phase (module doc): first the streaming coefficients on the leaves
     measured with evicted weights (if ``stream`` and there are any), then the coefficients of
     ``terms`` (J per re-read weight byte, per leaf call, per activation byte, per J of a
-    Linear leaf alone, per sample of a leaf call) and, with ``spill``, the effective cache.
+    Linear leaf alone, per sample of a leaf call, per re-read weight byte of a Linear leaf per
+    sample) and, with ``spill``, the effective cache.
     In a phase with streaming coefficients ``k_byte`` is 0: the streamed J replaces it.
 
     Rows whose leaves are not all measured are skipped. ``terms`` leaves a term out (its
@@ -120,7 +124,7 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
                    {p: len(v) for p, v in rows.items()}, {p: k[1] for p, k in fitted.items()},
                    per_stream, n_pairs, opt_in("activations"),
                    {p: STATE_COPIES.get(p, 1) for p in rows}, opt_in("linear"), cache,
-                   opt_in("batch"))
+                   opt_in("batch"), opt_in("linear_batch"))
 
 
 def _whole_rows(df: pd.DataFrame, target: str, exclude_architectures: Sequence[str],
@@ -149,12 +153,15 @@ def _whole_rows(df: pd.DataFrame, target: str, exclude_architectures: Sequence[s
         traced = wl.trace_arch(ArchConfig.from_json(row["config_json"]))
         if int(sums.loc[key, "size"]) != len(traced):
             continue
-        counts = [r.counts for r in traced if r.counts is not None]
+        priced = [r for r in traced if r.counts is not None]
+        counts = [r.counts for r in priced]
         rows.setdefault(row["phase"], []).append(_Row(
             weight_bytes=[c.weight_elements * 4.0 for c in counts], calls=float(len(traced)),
             act_bytes=4.0 * sum(c.input_elements + c.output_elements for c in counts),
             linear_j=float(sums.loc[key, "linear"]),
             samples=float(sum(r.input_shape[0] for r in traced)),
+            layer_types=[str(r.layer_type) for r in priced],
+            batch_sizes=[float(r.input_shape[0]) for r in priced],
             gap_j=float(row[target]) - float(sums.loc[key, "sum"]), whole_j=float(row[target])))
     return rows
 
@@ -164,9 +171,12 @@ def _fit_phase(rows: Sequence[_Row], phase: str, use: np.ndarray, ctx: Context
     """(coefficients in ``ALL_TERMS`` order, residual norm) of the NNLS fit on relative error
     of one phase, the weight column priced with ``ctx``'s cache (a left-out term's column is
     0, so its coefficient is 0)."""
-    cached = [sum(ctx.reread_bytes(r.weight_bytes, phase)) for r in rows]
-    X = np.column_stack([cached, [r.calls for r in rows], [r.act_bytes for r in rows],
-                         [r.linear_j for r in rows], [r.samples for r in rows]]) * use
+    reread = [ctx.reread_bytes(r.weight_bytes, phase) for r in rows]
+    linear_batch = [sum(b * n for b, t, n in zip(rb, r.layer_types, r.batch_sizes, strict=True)
+                        if t == LINEAR) for rb, r in zip(reread, rows)]
+    X = np.column_stack([[sum(rb) for rb in reread], [r.calls for r in rows],
+                         [r.act_bytes for r in rows], [r.linear_j for r in rows],
+                         [r.samples for r in rows], linear_batch]) * use
     y = np.array([r.whole_j for r in rows])
     gap = np.array([r.gap_j for r in rows])
     return _nnls(X / y[:, None], gap / y)

@@ -11,7 +11,8 @@ with a cost per activation byte (``context_fit.ALL_TERMS``), or that cost and th
 alone; both with a cost per J of each Linear leaf alone (``lin``, the default of 2026-11-25),
 or that cost and the per-leaf cost alone; both with the fitted cache and its spill factor
 (``spill+leaf``: the default, ``TERMS``, since 2026-11-25), and with the Linear term, the
-activation term or a cost per sample of each leaf call's batch (``batch``) too. Then
+activation term, a cost per sample of each leaf call's batch (``batch``), one per re-read
+Linear weight byte per sample (``linb``) or both too. Then
 the leaves measured with their weights evicted against alone, by layer type and batch size.
 Prints MAPE and mean signed error per (phase, architecture), and the additivity of the measured leaves
 with each context added (streamed part priced from the measured leaves). Energies are the
@@ -48,7 +49,9 @@ MODELS: dict[str, tuple[tuple[str, ...], bool, bool] | None] = {
     "spill+leaf": (TERMS, False, True),
     "spill+leaf+lin": (("bytes", "leaf", "linear"), False, True),
     "spill+leaf+act": (("bytes", "leaf", "activations"), False, True),
-    "spill+leaf+batch": (("bytes", "leaf", "batch"), False, True)}
+    "spill+leaf+batch": (("bytes", "leaf", "batch"), False, True),
+    "spill+leaf+linb": (("bytes", "leaf", "linear_batch"), False, True),
+    "spill+leaf+batch+linb": (("bytes", "leaf", "batch", "linear_batch"), False, True)}
 
 
 def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
@@ -109,12 +112,12 @@ def main() -> None:
     archs = sorted(res.architecture.unique())
     print(f"{args.data}{' (drift-corrected)' if args.drift_correct else ''}: "
           f"{len(res) // len(MODELS)} whole-model rows; LLC {llc_for(df) / 2**20:.0f} MiB")
-    print(f"{'context':<16}{'phase':<11}" + "".join(f"{a:>17}" for a in archs)
+    print(f"{'context':<22}{'phase':<11}" + "".join(f"{a:>17}" for a in archs)
           + f"{'ALL':>17}{'additivity |mean|':>19}")
     for (name, phase), g in res.groupby(["model", "phase"], sort=False):
         cells = [f"{100 * a.err.abs().mean():6.1f} ({100 * a.err.mean():+5.1f})"
                  for _, a in sorted(g.groupby("architecture"))]
-        print(f"{name:<16}{phase:<11}" + "".join(f"{c:>17}" for c in cells)
+        print(f"{name:<22}{phase:<11}" + "".join(f"{c:>17}" for c in cells)
               + f"{100 * g.err.abs().mean():>9.1f} ({100 * g.err.mean():+5.1f})"
               + f"{100 * g.additivity.abs().mean():>18.1f}%")
     print("cells: MAPE % (mean signed error %), whole models held out by architecture")

@@ -144,6 +144,30 @@ def test_fit_recovers_the_batch_term_and_prices_each_call_by_its_batch() -> None
     assert fit_context(df, 32 * MIB).j_per_leaf_sample == {}  # the default leaves it out
 
 
+def test_the_linear_batch_term_prices_only_linear_leaves_by_bytes_times_batch() -> None:
+    # LLC 32 MiB, no fitted cache: every byte of a small layer is re-read. 2e-12 J per re-read
+    # Linear weight byte per sample: a Linear leaf of 1,000 bytes at batch 8 pays
+    # 1e-9 x 1,000 + 2e-12 x 1,000 x 8 J, a Conv2d leaf of 1,000 bytes only 1e-9 x 1,000
+    ctx = Context(32 * MIB, {"inference": 1e-9}, {}, j_per_linear_byte_sample={"inference": 2e-12})
+    got = ctx.energy_j([1000, 1000], "inference", ["linear", "conv2d"], [0.1, 0.1],
+                       batch_sizes=[8, 8])
+    assert got == pytest.approx([1e-6 + 16e-9, 1e-6])
+    with pytest.raises(ConfigError, match="batch"):
+        ctx.energy_j([1000], "inference", ["linear"], [0.1])
+    assert Context.from_dict(ctx.to_dict()) == ctx and ctx.opt_in_terms == ("linear_batch",)
+    # recovered from synthetic wholes (batches 1, 2 and 4) beside the default terms
+    df = dataset(n=2, archs=("alexnet", "vgg11", "vgg13"))
+    _add_context(df, 0.8e-9, 2e-3)
+    for i in df.index[df.row_kind == "architecture"]:
+        traced = wl.trace_arch(ArchConfig.from_json(df.at[i, "config_json"]))
+        df.at[i, "energy_j"] += 3e-11 * sum(
+            cached_weight_bytes([r.counts.weight_elements * 4], 32 * MIB) * r.input_shape[0]
+            for r in traced if r.layer_type == "linear")
+    fitted = fit_context(df, 32 * MIB, terms=("bytes", "leaf", "linear_batch"), spill=False)
+    assert fitted.j_per_linear_byte_sample["inference"] == pytest.approx(3e-11, rel=1e-5)
+    assert fitted.j_per_byte["inference"] == pytest.approx(0.8e-9, rel=1e-5)
+
+
 def test_spill_prices_only_the_weights_beyond_the_cache() -> None:
     # cache 16 MiB, 1e-9 J per byte; a network of a 20 MiB and a 12 MiB layer: 32 MiB of
     # weights, so half of them are re-read per pass (1 - 16 / 32): each layer pays

@@ -131,8 +131,8 @@ def cached_weight_bytes(weight_bytes: Sequence[float], llc_bytes: int, copies: i
 class Context:
     """Fitted context coefficients per phase: J per cached weight byte, J per leaf call, J
     per streamed weight byte per layer type (``energypred.streaming``), J per activation
-    byte (input + output, float32) of a leaf call, J per J a Linear leaf costs alone and J
-    per sample of a leaf call's batch."""
+    byte (input + output, float32) of a leaf call, J per J a Linear leaf costs alone, J per
+    sample of a leaf call's batch and J per re-read Linear weight byte per sample."""
 
     llc_bytes: int
     j_per_byte: dict[str, float]
@@ -179,6 +179,14 @@ class Context:
         cache, copies = self.cache_bytes or self.llc_bytes, self.state_copies.get(phase, 1)
         return [share * cached_bytes(w, cache, copies) for w in weight_bytes]
 
+    def linear_batch_bytes(self, weight_bytes: Sequence[float], phase: str,
+                           layer_types: Sequence[str], batch_sizes: Sequence[float]
+                           ) -> list[float]:
+        """Per leaf call of one network, the bytes × samples the "linear_batch" term prices:
+        its :meth:`reread_bytes` times its batch size for a Linear leaf, 0 for any other."""
+        return [r * float(b) if lt == LINEAR else 0.0 for r, lt, b in zip(
+            self.reread_bytes(weight_bytes, phase), layer_types, batch_sizes, strict=True)]
+
     def energy_j(self, weight_bytes: Sequence[float], phase: str,
                  layer_types: Sequence[str] | None = None,
                  alone_j: Sequence[float] | None = None,
@@ -194,8 +202,7 @@ class Context:
         """
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
-        reread = self.reread_bytes(weight_bytes, phase)
-        out = [k * b + c for b in reread]
+        out = [k * b + c for b in self.reread_bytes(weight_bytes, phase)]
         if (ka := self.j_per_act_byte.get(phase, 0.0)) > 0:
             if act_bytes is None:
                 raise ConfigError("this context prices activation bytes: give each leaf's "
@@ -210,8 +217,8 @@ class Context:
             if batch_sizes is None or layer_types is None:
                 raise ConfigError("this context prices Linear leaves by their batch: give each "
                                   "leaf's layer type and batch size (Context.rows_energy_j does)")
-            out = [o + klb * r * float(b) if lt == LINEAR else o for o, r, lt, b
-                   in zip(out, reread, layer_types, batch_sizes, strict=True)]
+            out = [o + klb * x for o, x in zip(out, self.linear_batch_bytes(
+                weight_bytes, phase, layer_types, batch_sizes), strict=True)]
         ks = self.j_per_stream_byte.get(phase)
         kl = self.j_per_linear_j.get(phase, 0.0)
         if (ks or kl > 0) and (layer_types is None or alone_j is None):

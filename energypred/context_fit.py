@@ -8,9 +8,9 @@ of its leaves measured alone (plus their streamed J, if any) is what the context
                      [+ k_sample × samples its leaf calls see]
                      [+ k_lin_b × Σ re-read weight bytes × batch over its Linear leaves]
 
-``k_byte, k_leaf, k_act, k_lin, k_sample, k_lin_b >= 0`` are fitted per phase by non-negative least
-squares on relative error (each row weighted by 1 / whole), so a VGG16 training step and a
-batch-1 AlexNet count alike, and only on the architectures the fit may see (held out, the
+``k_byte, k_leaf, k_act, k_lin, k_sample, k_lin_b >= 0`` are fitted per phase by non-negative
+least squares on relative error (each row weighted by 1 / whole), so a VGG16 training step and
+a batch-1 AlexNet count alike, and only on the architectures the fit may see (held out, the
 evaluated one is left out). The measured leaves stand in for the regressors' predictions, so
 the context never learns a predictor's errors.
 
@@ -65,6 +65,13 @@ def terms_of(ctx: Context) -> tuple[str, ...]:
     return TERMS + ctx.opt_in_terms
 
 
+def parse_terms(text: str) -> tuple[str, ...]:
+    """Context terms from a comma list (``"bytes,leaf,batch"``), checked (:func:`check_terms`)."""
+    terms = tuple(t.strip() for t in text.split(",") if t.strip())
+    check_terms(terms)
+    return terms
+
+
 def check_terms(terms: Sequence[str]) -> None:
     """Raise ConfigError unless ``terms`` is a non-empty subset of ``ALL_TERMS``."""
     if set(terms) - set(ALL_TERMS) or not terms:
@@ -80,7 +87,6 @@ class _Row:
     calls: float
     act_bytes: float
     linear_j: float
-    samples: float
     layer_types: list[str]
     batch_sizes: list[float]
     gap_j: float
@@ -159,7 +165,6 @@ def _whole_rows(df: pd.DataFrame, target: str, exclude_architectures: Sequence[s
             weight_bytes=[c.weight_elements * 4.0 for c in counts], calls=float(len(traced)),
             act_bytes=4.0 * sum(c.input_elements + c.output_elements for c in counts),
             linear_j=float(sums.loc[key, "linear"]),
-            samples=float(sum(r.input_shape[0] for r in traced)),
             layer_types=[str(r.layer_type) for r in priced],
             batch_sizes=[float(r.input_shape[0]) for r in priced],
             gap_j=float(row[target]) - float(sums.loc[key, "sum"]), whole_j=float(row[target])))
@@ -171,12 +176,12 @@ def _fit_phase(rows: Sequence[_Row], phase: str, use: np.ndarray, ctx: Context
     """(coefficients in ``ALL_TERMS`` order, residual norm) of the NNLS fit on relative error
     of one phase, the weight column priced with ``ctx``'s cache (a left-out term's column is
     0, so its coefficient is 0)."""
-    reread = [ctx.reread_bytes(r.weight_bytes, phase) for r in rows]
-    linear_batch = [sum(b * n for b, t, n in zip(rb, r.layer_types, r.batch_sizes, strict=True)
-                        if t == LINEAR) for rb, r in zip(reread, rows)]
-    X = np.column_stack([[sum(rb) for rb in reread], [r.calls for r in rows],
-                         [r.act_bytes for r in rows], [r.linear_j for r in rows],
-                         [r.samples for r in rows], linear_batch]) * use
+    X = np.column_stack([
+        [sum(ctx.reread_bytes(r.weight_bytes, phase)) for r in rows], [r.calls for r in rows],
+        [r.act_bytes for r in rows], [r.linear_j for r in rows],
+        [sum(r.batch_sizes) for r in rows],
+        [sum(ctx.linear_batch_bytes(r.weight_bytes, phase, r.layer_types, r.batch_sizes))
+         for r in rows]]) * use
     y = np.array([r.whole_j for r in rows])
     gap = np.array([r.gap_j for r in rows])
     return _nnls(X / y[:, None], gap / y)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
-from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for
+from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for, parse_terms
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import measured_context_j
@@ -115,7 +115,7 @@ def main() -> None:
     args = ap.parse_args()
     df = steady_state(one_machine(read_dataset(args.data), where=str(args.data)))
     df = corrected(df) if args.drift_correct else df
-    terms = tuple(t for t in args.terms.split(",") if t)
+    terms = parse_terms(args.terms)
     r = residuals(df, terms, spill=not args.no_spill)
     if r.empty:
         raise SystemExit(f"no whole-model rows with every leaf measured in {args.data}")

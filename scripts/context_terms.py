@@ -12,11 +12,11 @@ alone; both with a cost per J of each Linear leaf alone (``lin``, the default of
 or that cost and the per-leaf cost alone; both with the fitted cache and its spill factor
 (``spill+leaf``: the default, ``TERMS``, since 2026-11-25), and with the Linear term, the
 activation term, a cost per sample of each leaf call's batch (``batch``), one per re-read
-Linear weight byte per sample (``linb``) or both too. Then
-the leaves measured with their weights evicted against alone, by layer type and batch size.
-Prints MAPE and mean signed error per (phase, architecture), and the additivity of the measured leaves
-with each context added (streamed part priced from the measured leaves). Energies are the
-steady windows, as ``fit`` uses them: CodeCarbon estimates wherever the dataset says so.
+Linear weight byte per sample (``linb``) or both too. Then the leaves measured with their
+weights evicted against alone, by layer type and batch size. Prints MAPE and mean signed error
+per (phase, architecture), and the additivity of the measured leaves with each context added
+(streamed part priced from the measured leaves). Energies are the steady windows, as ``fit``
+uses them: CodeCarbon estimates wherever the dataset says so.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
-from energypred.context_fit import ALL_TERMS, TERMS, llc_for
+from energypred.context_fit import ALL_TERMS, TERMS, llc_for, parse_terms
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
 from energypred.evaluation import held_out_predictor, measured_context_j
@@ -108,7 +108,7 @@ def main() -> None:
     args = ap.parse_args()
     df = steady_state(one_machine(read_dataset(args.data), where=str(args.data)))
     df = corrected(df) if args.drift_correct else df
-    b = budget(df, protocol=args.protocol, terms=tuple(t for t in args.terms.split(",") if t))
+    b = budget(df, protocol=args.protocol, terms=parse_terms(args.terms))
     if b.empty:
         raise SystemExit(f"no complete whole-model rows in {args.data}"
                          + (f" measured {args.protocol}" if args.protocol else ""))

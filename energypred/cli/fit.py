@@ -12,7 +12,7 @@ import pandas as pd
 from energypred import artifacts
 from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset, shifted_runs
 from energypred.context import context_lines
-from energypred.context_fit import ALL_TERMS, TERMS, check_terms, fit_context, llc_for
+from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for, parse_terms
 from energypred.machine_check import reference_metadata
 from energypred.drift import corrected
 from energypred.fitting import fit_models
@@ -98,8 +98,7 @@ def _warn_faulted(df: pd.DataFrame) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fit, print the per-layer-type metrics, save."""
-    terms = tuple(t.strip() for t in args.context_terms.split(",") if t.strip())
-    check_terms(terms)
+    terms = parse_terms(args.context_terms)
     df = one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data))
     for r in shifted_runs(df).itertuples():
         print(f"warning: run {r.run_id} read the reference workload at {r.reference_j:.4g} J per "

@@ -8,7 +8,9 @@ Two layer samplers:
                    the spatial size (wide layers at low resolution), depthwise groups, in-place
                    ReLU, log-uniform batch sizes; 30 % of convolutions are RGB stems (kernel
                    3-11, stride 1-4) whose input needs no gradient in training.
-Architecture variants draw batch size, resolution, width multiplier and class count.
+Architecture variants draw batch size, resolution, width multiplier and class count; the batch
+from ``ARCH_BATCH_SIZES`` unless a run names others (``generate --arch-batches``: the shipped
+runs' variants reach batch 16, while users price batch 32-256).
 
 Every configuration comes from its own ``random.Random`` seeded by (seed, sampler, layer type,
 index): the sequence does not depend on which other layer types or phases a run asks for.
@@ -27,6 +29,9 @@ from energypred.layers import SAMPLED_LAYER_TYPES
 
 SAMPLERS: tuple[str, ...] = ("uniform", "realistic")
 PHASES: tuple[str, ...] = ("inference", "training")
+#: batch sizes an architecture variant draws from (a repeat weighs a size twice); changing it
+#: would change every variant drawn by an existing seed, so other sizes are an option
+ARCH_BATCH_SIZES: tuple[int, ...] = (1, 1, 2, 4, 8, 16)
 _MAX_REDRAWS = 1000
 
 
@@ -161,12 +166,14 @@ def sample_layer(sampler: str, layer_type: str, seed: int, index: int) -> LayerC
     return _LAYER_SAMPLERS[sampler](layer_type, rng)
 
 
-def sample_architecture(architecture: str, seed: int, index: int) -> ArchConfig:
-    """The ``index``-th variant of a built-in architecture (batch, resolution, width, classes)."""
+def sample_architecture(architecture: str, seed: int, index: int,
+                        batch_sizes: tuple[int, ...] = ARCH_BATCH_SIZES) -> ArchConfig:
+    """The ``index``-th variant of a built-in architecture (batch, resolution, width, classes),
+    its batch size (samples per call) drawn from ``batch_sizes``."""
     rng = random.Random(f"{seed}:architecture:{architecture}:{index}")
     return ArchConfig(
         architecture=architecture,
-        batch_size=rng.choice((1, 1, 2, 4, 8, 16)),
+        batch_size=rng.choice(batch_sizes),
         resolution=rng.choice((64, 96, 128, 160, 192, 224)),
         width_mult=rng.choice((0.25, 0.5, 0.75, 1.0)),
         num_classes=rng.choice((10, 100, 1000)),
@@ -192,7 +199,8 @@ class Task:
 
 
 def build_plan(layers: list[str], architectures: list[str], samplers: list[str],
-               phases: list[str], samples: int, arch_samples: int, seed: int) -> list[Task]:
+               phases: list[str], samples: int, arch_samples: int, seed: int,
+               arch_batch_sizes: tuple[int, ...] = ARCH_BATCH_SIZES) -> list[Task]:
     """The whole sequence of a run, interleaved so that a run cut short stays balanced.
 
     Round ``i`` holds configuration ``i`` of every (phase, sampler, layer type), then variant
@@ -204,6 +212,8 @@ def build_plan(layers: list[str], architectures: list[str], samplers: list[str],
     for s in samplers:
         if s not in SAMPLERS:
             raise ConfigError(f"unknown sampler {s!r}; use uniform or realistic")
+    if not arch_batch_sizes or min(arch_batch_sizes) < 1:
+        raise ConfigError(f"architecture batch sizes must be >= 1, got {list(arch_batch_sizes)}")
     tasks: list[Task] = []
     for i in range(max(samples, arch_samples)):
         if i < samples:
@@ -217,7 +227,8 @@ def build_plan(layers: list[str], architectures: list[str], samplers: list[str],
             for phase in phases:
                 for arch in architectures:
                     tasks.append(Task(len(tasks), phase, "architecture", i,
-                                      arch=sample_architecture(arch, seed, i)))
+                                      arch=sample_architecture(arch, seed, i,
+                                                               arch_batch_sizes)))
     return tasks
 
 

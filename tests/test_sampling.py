@@ -26,6 +26,18 @@ def test_sequence_does_not_depend_on_other_layer_types() -> None:
     assert [t.layer for t in plan if t.layer.layer_type == "conv2d"][5] == alone
 
 
+def test_architecture_batches_default_to_the_shipped_sizes_and_follow_the_option() -> None:
+    # the default draws what every shipped run drew, so their variants (and resume) stay put
+    for i in range(40):
+        assert (sampling.sample_architecture("vgg16", 0, i)
+                == sampling.sample_architecture("vgg16", 0, i, (1, 1, 2, 4, 8, 16)))
+    plan = sampling.build_plan([], ["alexnet", "vgg11"], ["realistic"], ["inference"], 0, 30, 1,
+                               (32, 64))
+    assert len(plan) == 60 and {t.arch.batch_size for t in plan} == {32, 64}
+    with pytest.raises(ConfigError, match=">= 1"):
+        sampling.build_plan([], ["alexnet"], ["realistic"], ["inference"], 0, 1, 0, (0,))
+
+
 @pytest.mark.parametrize("count", [1, 3, 7])
 def test_shards_cover_the_sequence_exactly_once(count: int) -> None:
     plan = _plan()

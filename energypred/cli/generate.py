@@ -11,7 +11,7 @@ from pathlib import Path
 from energypred.architectures import ARCHITECTURES
 from energypred.errors import ConfigError
 from energypred.layers import SAMPLED_LAYER_TYPES
-from energypred.sampling import PHASES, SAMPLERS, parse_shard
+from energypred.sampling import ARCH_BATCH_SIZES, PHASES, SAMPLERS, parse_shard
 from energypred.schema import ALLOCATORS
 
 
@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "sampler and phase (default 100)")
     p.add_argument("--arch-samples", type=int, default=None,
                    help="variants per architecture and phase (default: samples // 10, >= 1)")
+    p.add_argument("--arch-batches", default=",".join(map(str, ARCH_BATCH_SIZES)),
+                   help="batch sizes architecture variants draw from, comma list (default "
+                        f"{','.join(map(str, ARCH_BATCH_SIZES))}; a repeat weighs a size twice)")
     p.add_argument("--max-time", default=None, help="stop after this long, e.g. 45m (resumable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shard", default="0/1", help="i/N: measure the i-th of N disjoint slices")
@@ -85,6 +88,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def parse_batches(text: str) -> tuple[int, ...]:
+    """``"32,64"`` -> (32, 64): batch sizes, each an integer >= 1."""
+    try:
+        sizes = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"--arch-batches must be a comma list of integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"--arch-batches needs batch sizes >= 1, got {text!r}")
+    return sizes
+
+
 def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F821
     """Validate the arguments into :class:`energypred.generate.GenerateOptions`."""
     from energypred.generate import GenerateOptions
@@ -104,6 +118,7 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         samplers=_names(args.sampler, SAMPLERS, "sampler"),
         phases=_names(args.phase, PHASES, "phase"),
         samples=args.samples if layers else 0, arch_samples=arch_samples, seed=args.seed,
+        arch_batch_sizes=parse_batches(args.arch_batches),
         shard=parse_shard(args.shard), window_s=args.window_s, repeats=args.repeats,
         max_time_s=parse_duration(args.max_time) if args.max_time else None,
         max_memory_bytes=int(args.max_memory_gb * 1e9) if args.max_memory_gb else None,

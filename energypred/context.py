@@ -85,8 +85,8 @@ without one, the LLC and spill = 1)::
 
     context J = k_byte × spill × min(weight bytes, C / c) + k_leaf
                 [+ k_act × activation bytes] [+ k_lin × J alone (Linear leaves only)]
-                [+ k_sample × batch size] [+ k_lin_b × spill × min(w, C / c) × batch size
-                                           (Linear leaves only)]
+                [+ k_sample × n] [+ k_lin_b × spill × min(w, C / c) × n (Linear leaves only)]
+    n = min(batch size, batch cap) (the cap fitted with the batch terms; none: the batch)
     context J = streamed J + k_leaf                          (stream=True, evicted leaves)
 
 ``energypred.context_fit`` fits the coefficients (all >= 0) and the cache on whole-model rows
@@ -153,6 +153,9 @@ class Context:
     #: extra J per re-read weight byte of a Linear leaf per sample of its batch (the
     #: "linear_batch" term; absent: none)
     j_per_linear_byte_sample: dict[str, float] = field(default_factory=dict)
+    #: the batch terms count at most this many samples per leaf call (fitted with them:
+    #: ``context_fit.BATCH_CAP_GRID``); None: every sample of the batch
+    batch_cap: int | None = None
 
     @property
     def opt_in_terms(self) -> tuple[str, ...]:
@@ -179,12 +182,18 @@ class Context:
         cache, copies = self.cache_bytes or self.llc_bytes, self.state_copies.get(phase, 1)
         return [share * cached_bytes(w, cache, copies) for w in weight_bytes]
 
+    def samples(self, batch_size: float) -> float:
+        """Samples of a leaf call's batch the batch terms count: ``min(batch, batch_cap)``."""
+        b = float(batch_size)
+        return b if self.batch_cap is None else min(b, float(self.batch_cap))
+
     def linear_batch_bytes(self, weight_bytes: Sequence[float], phase: str,
                            layer_types: Sequence[str], batch_sizes: Sequence[float]
                            ) -> list[float]:
         """Per leaf call of one network, the bytes × samples the "linear_batch" term prices:
-        its :meth:`reread_bytes` times its batch size for a Linear leaf, 0 for any other."""
-        return [r * float(b) if lt == LINEAR else 0.0 for r, lt, b in zip(
+        its :meth:`reread_bytes` times its :meth:`samples` for a Linear leaf, 0 for any
+        other."""
+        return [r * self.samples(b) if lt == LINEAR else 0.0 for r, lt, b in zip(
             self.reread_bytes(weight_bytes, phase), layer_types, batch_sizes, strict=True)]
 
     def energy_j(self, weight_bytes: Sequence[float], phase: str,
@@ -212,7 +221,7 @@ class Context:
             if batch_sizes is None:
                 raise ConfigError("this context prices each leaf call by its batch: give "
                                   "each leaf's batch size (Context.rows_energy_j does)")
-            out = [o + kb * float(b) for o, b in zip(out, batch_sizes, strict=True)]
+            out = [o + kb * self.samples(b) for o, b in zip(out, batch_sizes, strict=True)]
         if (klb := self.j_per_linear_byte_sample.get(phase, 0.0)) > 0:
             if batch_sizes is None or layer_types is None:
                 raise ConfigError("this context prices Linear leaves by their batch: give each "
@@ -253,7 +262,8 @@ class Context:
                 "n_stream_pairs": self.n_stream_pairs, "j_per_act_byte": self.j_per_act_byte,
                 "state_copies": self.state_copies, "j_per_linear_j": self.j_per_linear_j,
                 "cache_bytes": self.cache_bytes, "j_per_leaf_sample": self.j_per_leaf_sample,
-                "j_per_linear_byte_sample": self.j_per_linear_byte_sample}
+                "j_per_linear_byte_sample": self.j_per_linear_byte_sample,
+                "batch_cap": self.batch_cap}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Context:
@@ -272,7 +282,8 @@ class Context:
                    {k: float(v) for k, v in d.get("j_per_linear_j", {}).items()},
                    int(d["cache_bytes"]) if d.get("cache_bytes") is not None else None,
                    {k: float(v) for k, v in d.get("j_per_leaf_sample", {}).items()},
-                   {k: float(v) for k, v in d.get("j_per_linear_byte_sample", {}).items()})
+                   {k: float(v) for k, v in d.get("j_per_linear_byte_sample", {}).items()},
+                   int(d["batch_cap"]) if d.get("batch_cap") is not None else None)
 
 
 def _finite(j: float) -> float:
@@ -306,6 +317,9 @@ def context_lines(ctx: Context) -> list[str]:
                 if phase in ctx.j_per_leaf_sample else "")
         act += (f" + {1e9 * ctx.j_per_linear_byte_sample[phase]:.3f} nJ per re-read Linear "
                 "weight byte per sample" if phase in ctx.j_per_linear_byte_sample else "")
+        if ctx.batch_cap is not None and (phase in ctx.j_per_leaf_sample
+                                          or phase in ctx.j_per_linear_byte_sample):
+            act += f" (samples counted up to {ctx.batch_cap} per call)"
         copies = ctx.state_copies.get(phase, 1)
         cap = f" / {copies} (weights, gradients, momenta)" if copies > 1 else ""
         cache = (f"effective cache {ctx.cache_bytes / 2**20:.0f} MiB{cap} of the LLC's "

@@ -5,8 +5,8 @@ of its leaves measured alone (plus their streamed J, if any) is what the context
 
     whole - leaves ≈ k_byte × re-read weight bytes + k_leaf × leaf calls
                      [+ k_act × activation bytes] [+ k_lin × J of its Linear leaves alone]
-                     [+ k_sample × samples its leaf calls see]
-                     [+ k_lin_b × Σ re-read weight bytes × batch over its Linear leaves]
+                     [+ k_sample × Σ min(batch, cap) over its leaf calls]
+                     [+ k_lin_b × Σ re-read weight bytes × min(batch, cap) over its Linear leaves]
 
 ``k_byte, k_leaf, k_act, k_lin, k_sample, k_lin_b >= 0`` are fitted per phase by non-negative
 least squares on relative error (each row weighted by 1 / whole), so a VGG16 training step and
@@ -18,13 +18,17 @@ With ``spill`` (the default) the effective cache C is fitted with them: each C o
 ``CACHE_GRID_MIB`` up to the machine's LLC prices the weight column as ``spill × min(w, C /
 copies)`` (``Context.reread_bytes``); the C with the least sum of squared relative residuals
 over both phases wins, against the LLC without a spill factor (the model before it), which a
-cache must beat by ``SPILL_GAIN`` of the residual: a tie keeps the simpler model.
+cache must beat by ``SPILL_GAIN`` of the residual: a tie keeps the simpler model. With a batch
+term the cap on the samples it counts per leaf call is then chosen the same way
+(``BATCH_CAP_GRID`` against none, ``Context.batch_cap``): the evicted-weight Linear leaves'
+extra cost per byte grows with the batch up to 8 and then levels off (0.97 nJ/B at 8, 0.98 at
+16), so a term linear in the batch would overprice the batches users price (32-256).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -45,6 +49,8 @@ ALL_TERMS = ("bytes", "leaf", "activations", "linear", "batch", "linear_batch")
 TERMS = ("bytes", "leaf")
 #: caches (MiB) the spill fit tries, up to the machine's LLC
 CACHE_GRID_MIB = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+#: sample caps the batch terms' fit tries (``Context.batch_cap``), against no cap
+BATCH_CAP_GRID = (4, 8, 16, 32, 64)
 #: share of the squared residual a cache must remove to replace the best model before it (the
 #: LLC without a spill factor first)
 SPILL_GAIN = 1e-3
@@ -95,8 +101,8 @@ class _Row:
 
 def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j",
                 exclude_architectures: Sequence[str] = (),
-                terms: Sequence[str] = TERMS, stream: bool = False, spill: bool = True
-                ) -> Context:
+                terms: Sequence[str] = TERMS, stream: bool = False, spill: bool = True,
+                batch_cap: bool = True) -> Context:
     """Fit the context per phase (module doc): first the streaming coefficients on the leaves
     measured with evicted weights (if ``stream`` and there are any), then the coefficients of
     ``terms`` (J per re-read weight byte, per leaf call, per activation byte, per J of a
@@ -106,7 +112,8 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
 
     Rows whose leaves are not all measured are skipped. ``terms`` leaves a term out (its
     coefficient 0), e.g. ``("bytes",)`` for the weights-only model of earlier predictors;
-    ``stream=False`` gives the model before streaming, ``spill=False`` the machine's LLC.
+    ``stream=False`` gives the model before streaming, ``spill=False`` the machine's LLC,
+    ``batch_cap=False`` batch terms that count every sample (the model before the cap).
     """
     check_terms(terms)
     llc = int(llc_bytes or DEFAULT_LLC_BYTES)
@@ -117,6 +124,8 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
                             for t in ALL_TERMS], dtype=float) for phase in rows}
     cache = _best_cache(rows, use, llc) if spill and "bytes" in terms else None
     probe = Context(llc, {}, {}, state_copies=dict(STATE_COPIES), cache_bytes=cache)
+    if batch_cap and {"batch", "linear_batch"} & set(terms):
+        probe = _best_batch_cap(rows, use, probe)
     fitted = {phase: _fit_phase(vals, phase, use[phase], probe)[0]
               for phase, vals in rows.items()}
 
@@ -130,7 +139,7 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
                    {p: len(v) for p, v in rows.items()}, {p: k[1] for p, k in fitted.items()},
                    per_stream, n_pairs, opt_in("activations"),
                    {p: STATE_COPIES.get(p, 1) for p in rows}, opt_in("linear"), cache,
-                   opt_in("batch"), opt_in("linear_batch"))
+                   opt_in("batch"), opt_in("linear_batch"), probe.batch_cap)
 
 
 def _whole_rows(df: pd.DataFrame, target: str, exclude_architectures: Sequence[str],
@@ -179,7 +188,7 @@ def _fit_phase(rows: Sequence[_Row], phase: str, use: np.ndarray, ctx: Context
     X = np.column_stack([
         [sum(ctx.reread_bytes(r.weight_bytes, phase)) for r in rows], [r.calls for r in rows],
         [r.act_bytes for r in rows], [r.linear_j for r in rows],
-        [sum(r.batch_sizes) for r in rows],
+        [sum(ctx.samples(b) for b in r.batch_sizes) for r in rows],
         [sum(ctx.linear_batch_bytes(r.weight_bytes, phase, r.layer_types, r.batch_sizes))
          for r in rows]]) * use
     y = np.array([r.whole_j for r in rows])
@@ -203,6 +212,22 @@ def _best_cache(rows: dict[str, list[_Row]], use: dict[str, np.ndarray], llc: in
         e = sse(Context(llc, {}, {}, state_copies=dict(STATE_COPIES), cache_bytes=mib * 2**20))
         if e < best_sse - max(SPILL_GAIN * best_sse, 1e-12):
             best, best_sse = mib * 2**20, e
+    return best
+
+
+def _best_batch_cap(rows: dict[str, list[_Row]], use: dict[str, np.ndarray], ctx: Context
+                    ) -> Context:
+    """``ctx`` with the sample cap of the batch terms (``BATCH_CAP_GRID``) whose fit leaves
+    the least sum of squared relative residuals over every phase, or none: a cap must beat
+    counting every sample by ``SPILL_GAIN`` of the residual (a tie keeps the simpler model)."""
+    def sse(c: Context) -> float:
+        return sum(_fit_phase(v, p, use[p], c)[1] ** 2 for p, v in rows.items())
+
+    best, best_sse = ctx, sse(ctx)
+    for cap in BATCH_CAP_GRID:
+        trial = replace(ctx, batch_cap=cap)
+        if (e := sse(trial)) < best_sse - max(SPILL_GAIN * best_sse, 1e-12):
+            best, best_sse = trial, e
     return best
 
 

@@ -159,6 +159,15 @@ class Evaluation:
             n=("measured_j", "size"), mape_held_out=("abs_err_held_out", "mean"),
             mean_err=("err_held_out", "mean"), additivity_mean=("additivity", "mean"))
 
+    def by_batch(self) -> pd.DataFrame:
+        """Per (phase, batch size): rows, held-out MAPE, mean signed held-out error and share
+        within ±10 % (fractions); the shipped runs' networks reach batch 16 unless measured
+        with ``generate --arch-batches``."""
+        g = self.rows.assign(within=self.rows["abs_err_held_out"] <= 0.10)
+        return g.groupby(["phase", "batch_size"]).agg(
+            n=("measured_j", "size"), mape_held_out=("abs_err_held_out", "mean"),
+            mean_err=("err_held_out", "mean"), within_10_held_out=("within", "mean"))
+
     def within_runs(self) -> pd.Series:
         """Per phase: held-out MAPE once each run's mean signed error is taken out (fraction),
         what the predictor's error would be if the machine had been in one state throughout."""
@@ -170,9 +179,11 @@ class Evaluation:
         """Per phase, what ``evaluate --record`` keeps in a predictor's metadata and
         ``predict`` shows as its expected error: networks (n), held-out MAPE overall and per
         architecture, share within ±10 %, MAPE with each run's offset taken out, the noise
-        floor of the measured wholes, and n and MAPE of the precisely measured ones
-        (:meth:`by_precision`; fractions; None where not known)."""
+        floor of the measured wholes, n and MAPE of the precisely measured ones
+        (:meth:`by_precision`) and MAPE per batch size (:meth:`by_batch`; fractions; None
+        where not known)."""
         s, within, precision = self.summary(), self.within_runs(), self.by_precision()
+        batches = self.by_batch()
         out: dict[str, dict[str, Any]] = {}
         for phase in sorted(self.rows["phase"].unique()):
             total = s.loc[(phase, "ALL")]
@@ -186,7 +197,9 @@ class Evaluation:
                 "mape_precise": _num(_precise(precision, phase, "mape_held_out")),
                 "mape_by_architecture": {str(arch): _num(r.mape_held_out)
                                          for (p, arch), r in s.iterrows()
-                                         if p == phase and arch != "ALL"}}
+                                         if p == phase and arch != "ALL"},
+                "mape_by_batch": {str(int(b)): _num(r.mape_held_out)
+                                  for (p, b), r in batches.iterrows() if p == phase}}
         return out
 
     def in_network(self) -> pd.DataFrame:

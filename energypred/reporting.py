@@ -125,7 +125,21 @@ def expected_error_line(r: Report) -> str:
             + (f"; {100 * within:.0f} % within ±10 %" if within is not None else "")
             + (f"; {100 * precise:.1f} % on the {e['n_precise']} measured to within "
                f"{100 * e['precise_sem']:.0f} %" if precise is not None else "")
-            + f"; energypred evaluate, {date})")
+            + _batch_note(e, r.batch_size) + f"; energypred evaluate, {date})")
+
+
+def _batch_note(e: dict[str, Any], batch_size: int) -> str:
+    """The recorded error at this batch size, or that none this large was measured ('' for
+    predictors evaluated before errors were kept per batch)."""
+    by_batch = {int(b): v for b, v in (e.get("mape_by_batch") or {}).items() if v is not None}
+    if not by_batch:
+        return ""
+    if batch_size in by_batch:
+        return f"; at batch {batch_size}: {100 * by_batch[batch_size]:.1f} %"
+    if batch_size > max(by_batch):
+        return (f"; its networks were measured up to batch {max(by_batch)}, none at "
+                f"{batch_size}: expect more")
+    return ""
 
 
 def compare_record(title: str, r: Report) -> dict[str, Any]:

@@ -12,7 +12,9 @@ alone; both with a cost per J of each Linear leaf alone (``lin``, the default of
 or that cost and the per-leaf cost alone; both with the fitted cache and its spill factor
 (``spill+leaf``: the default, ``TERMS``, since 2026-11-25), and with the Linear term, the
 activation term, a cost per sample of each leaf call's batch (``batch``), one per re-read
-Linear weight byte per sample (``linb``) or both too. Then the leaves measured with their
+Linear weight byte per sample (``linb``) or both too (their sample cap fitted, or
+``uncapped``), and each model's error by batch size (up to 16, as every shipped run drew,
+and beyond: ``generate --arch-batches``). Then the leaves measured with their
 weights evicted against alone, by layer type and batch size. Prints MAPE and mean signed error
 per (phase, architecture), and the additivity of the measured leaves with each context added
 (streamed part priced from the measured leaves). Energies are the steady windows, as ``fit``
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,9 +39,10 @@ from energypred.measurement import workloads as wl
 from energypred.streaming import evicted_pairs
 from energypred.windows import steady_state
 
-#: name -> (terms, stream, spill); None: no context. Without "spill" in the name the weights
-#: compete for the machine's whole LLC (the models before the fitted cache)
-MODELS: dict[str, tuple[tuple[str, ...], bool, bool] | None] = {
+#: name -> (terms, stream, spill[, batch cap]); None: no context. Without "spill" in the name
+#: the weights compete for the machine's whole LLC (the models before the fitted cache); the
+#: batch terms' sample cap is fitted unless the name says "uncapped"
+MODELS: dict[str, tuple[Any, ...] | None] = {
     "none": None, "bytes": (("bytes",), False, False), "leaf": (("leaf",), False, False),
     "bytes+leaf": (("bytes", "leaf"), False, False),
     "stream+leaf": (("bytes", "leaf"), True, False),
@@ -51,7 +55,11 @@ MODELS: dict[str, tuple[tuple[str, ...], bool, bool] | None] = {
     "spill+leaf+act": (("bytes", "leaf", "activations"), False, True),
     "spill+leaf+batch": (("bytes", "leaf", "batch"), False, True),
     "spill+leaf+linb": (("bytes", "leaf", "linear_batch"), False, True),
-    "spill+leaf+batch+linb": (("bytes", "leaf", "batch", "linear_batch"), False, True)}
+    "spill+leaf+batch+linb": (("bytes", "leaf", "batch", "linear_batch"), False, True),
+    "spill+leaf+batch+linb uncapped": (("bytes", "leaf", "batch", "linear_batch"), False, True,
+                                       False)}
+#: batch sizes up to this are those every shipped run drew (sampling.ARCH_BATCH_SIZES)
+SMALL_BATCH = 16
 
 
 def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
@@ -63,10 +71,11 @@ def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
     for arch, rows in whole.groupby("architecture"):
         held, _ = held_out_predictor(df, str(arch), llc, target, context=False)
         contexts = {name: fit_context(df, llc, target, [str(arch)], m[0], stream=m[1],
-                                      spill=m[2])
+                                      spill=m[2], batch_cap=m[3] if len(m) > 3 else True)
                     for name, m in MODELS.items() if m is not None}
         for _, r in rows.iterrows():
-            lr = leaf_rows(wl.trace_arch(ArchConfig.from_json(r["config_json"])))
+            cfg = ArchConfig.from_json(r["config_json"])
+            lr = leaf_rows(wl.trace_arch(cfg))
             iso = held.predict_rows(lr, r["phase"])
             mine = leaves[(leaves["arch_hash"] == r["config_hash"])
                           & (leaves["phase"] == r["phase"])]
@@ -78,6 +87,7 @@ def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
                 measured = (mine[target].sum() + (measured_context_j(ctx, mine, target).sum()
                                                   if ctx is not None else 0.0))
                 out.append({"model": name, "phase": r["phase"], "architecture": arch,
+                            "batch_size": cfg.batch_size,
                             "err": (np.nansum(iso) + extra) / w - 1,
                             "additivity": measured / w - 1 if complete else np.nan})
     return pd.DataFrame(out)
@@ -112,15 +122,24 @@ def main() -> None:
     archs = sorted(res.architecture.unique())
     print(f"{args.data}{' (drift-corrected)' if args.drift_correct else ''}: "
           f"{len(res) // len(MODELS)} whole-model rows; LLC {llc_for(df) / 2**20:.0f} MiB")
-    print(f"{'context':<22}{'phase':<11}" + "".join(f"{a:>17}" for a in archs)
+    print(f"{'context':<32}{'phase':<11}" + "".join(f"{a:>17}" for a in archs)
           + f"{'ALL':>17}{'additivity |mean|':>19}")
     for (name, phase), g in res.groupby(["model", "phase"], sort=False):
         cells = [f"{100 * a.err.abs().mean():6.1f} ({100 * a.err.mean():+5.1f})"
                  for _, a in sorted(g.groupby("architecture"))]
-        print(f"{name:<22}{phase:<11}" + "".join(f"{c:>17}" for c in cells)
+        print(f"{name:<32}{phase:<11}" + "".join(f"{c:>17}" for c in cells)
               + f"{100 * g.err.abs().mean():>9.1f} ({100 * g.err.mean():+5.1f})"
               + f"{100 * g.additivity.abs().mean():>18.1f}%")
     print("cells: MAPE % (mean signed error %), whole models held out by architecture")
+    big = res["batch_size"] > SMALL_BATCH
+    if big.any():
+        print(f"\nby batch: up to {SMALL_BATCH} (what every shipped run drew) and beyond")
+        for (name, phase), g in res.groupby(["model", "phase"], sort=False):
+            cells = [f"{f'batch {b}':>10} n {len(a):>3} {100 * a.err.abs().mean():5.1f} "
+                     f"({100 * a.err.mean():+5.1f})"
+                     for b, a in g.groupby(np.where(g["batch_size"] > SMALL_BATCH,
+                                                    f">{SMALL_BATCH}", f"<={SMALL_BATCH}"))]
+            print(f"{name:<32}{phase:<11}" + "".join(cells))
     ev = evicted_by_batch(df)
     if not ev.empty:
         print("\nleaves measured with their weights evicted, against alone (medians):")

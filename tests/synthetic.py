@@ -37,13 +37,16 @@ def _layer_row(cfg: object, phase: str, kind: str, **extra: object) -> dict[str,
 def dataset(n: int = 30, archs: tuple[str, ...] = ("alexnet", "vgg11"),
             phases: tuple[str, ...] = ("inference",),
             evicted_j_per_byte: float = 0.0, stream_j_per_byte: float = 0.0,
-            leaf_j: float = 0.0) -> pd.DataFrame:
+            leaf_j: float = 0.0,
+            variants: tuple[tuple[int, int], ...] = ((1, 64), (2, 96), (4, 64))
+            ) -> pd.DataFrame:
     """Random layers (realistic sampler) + a few architecture variants, whole and by leaf.
 
     ``evicted_j_per_byte > 0`` adds the leaves measured with evicted weights (32 MiB LLC),
     each costing that much per weight byte more than alone, and adds the same to the whole;
     ``stream_j_per_byte > 0`` adds them costing max(alone, k × weight bytes) instead (the
     roofline of ``energypred.streaming``). ``leaf_j`` adds that much per leaf call to the whole.
+    ``variants``: (batch size, resolution) of each architecture variant (width 0.25, 10 classes).
     """
     rows = []
     for phase in phases:
@@ -52,7 +55,7 @@ def dataset(n: int = 30, archs: tuple[str, ...] = ("alexnet", "vgg11"),
                 cfg = sampling.sample_layer("realistic", lt, 0, i).for_phase(phase)
                 rows.append(_layer_row(cfg, phase, "layer", sampler="realistic"))
         for arch in archs:
-            for i, (b, res) in enumerate([(1, 64), (2, 96), (4, 64)]):
+            for b, res in variants:
                 cfg = ArchConfig(arch, b, res, 0.25, 10)
                 leaves = [_layer_row(leaf, phase, "arch_layer", architecture=arch,
                                      layer_index=leaf.context["layer_index"],

@@ -60,6 +60,7 @@ def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "steady windows" in res.stdout and "alexnet" in res.stdout
     assert "with each run's offset taken out" in res.stdout
+    assert "batch    4  n " in res.stdout  # the errors by batch size
 
 
 def test_evaluate_records_the_errors_that_predict_then_shows(tmp_path: Path) -> None:
@@ -84,6 +85,9 @@ def test_evaluate_records_the_errors_that_predict_then_shows(tmp_path: Path) -> 
     phases = json.loads((tmp_path / "m" / "metadata.json").read_text())["evaluation"]["phases"]
     assert phases["inference"]["n"] > 0 and 0 <= phases["inference"]["mape_held_out"] < 1
     assert set(phases["inference"]["mape_by_architecture"]) == {"alexnet", "vgg11"}
+    # the synthetic variants are at batches 1, 2 and 4; predict at batch 1 quotes its own
+    assert set(phases["inference"]["mape_by_batch"]) == {"1", "2", "4"}
+    assert "; at batch 1: " in run_cli(*ask).stdout
     out = json.loads(run_cli(*ask, "--json").stdout)
     assert out["expected_error"]["mape_held_out"] == phases["inference"]["mape_held_out"]
     assert "mean absolute on" in run_cli(*ask).stdout  # the recorded predictor still loads

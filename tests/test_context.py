@@ -168,6 +168,38 @@ def test_the_linear_batch_term_prices_only_linear_leaves_by_bytes_times_batch() 
     assert fitted.j_per_byte["inference"] == pytest.approx(0.8e-9, rel=1e-5)
 
 
+def test_the_batch_terms_count_samples_up_to_a_fitted_cap() -> None:
+    # capped at 8 samples: a leaf of 1,000 weight bytes at batch 32 pays 1e-9 x 1,000 J plus
+    # 3e-4 J per sample for 8 samples (2.4e-3 J), the same as at batch 8; at batch 2, 6e-4 J
+    ctx = Context(32 * MIB, {"inference": 1e-9}, {}, j_per_leaf_sample={"inference": 3e-4},
+                  batch_cap=8)
+    got = ctx.energy_j([1000, 1000, 1000], "inference", batch_sizes=[32, 8, 2])
+    assert got == pytest.approx([1e-6 + 2.4e-3, 1e-6 + 2.4e-3, 1e-6 + 6e-4])
+    # the Linear-by-batch bytes are capped alike: 1,000 re-read bytes x min(32, 8) samples
+    assert ctx.linear_batch_bytes([1000], "inference", ["linear"], [32]) == [8000.0]
+    assert Context.from_dict(ctx.to_dict()) == ctx
+    assert Context.from_dict({**ctx.to_dict(), "batch_cap": None}).batch_cap is None
+    # recovered from synthetic wholes at batches 1-64 whose per-sample cost stops at 8
+    df = dataset(n=2, archs=("alexnet", "vgg11", "vgg13"),
+                 variants=((1, 64), (4, 64), (16, 64), (32, 64), (64, 64)))
+    _add_context(df, 0.8e-9, 2e-3)
+    for i in df.index[df.row_kind == "architecture"]:
+        traced = wl.trace_arch(ArchConfig.from_json(df.at[i, "config_json"]))
+        df.at[i, "energy_j"] += 3e-4 * sum(min(r.input_shape[0], 8) for r in traced)
+    fitted = fit_context(df, 32 * MIB, terms=("bytes", "leaf", "batch"), spill=False)
+    assert fitted.batch_cap == 8
+    assert fitted.j_per_leaf_sample["inference"] == pytest.approx(3e-4, rel=1e-5)
+    # a per-sample cost that never stops keeps every sample: no cap
+    linear = dataset(n=2, archs=("alexnet", "vgg11", "vgg13"),
+                     variants=((1, 64), (4, 64), (16, 64), (32, 64), (64, 64)))
+    _add_context(linear, 0.8e-9, 2e-3)
+    for i in linear.index[linear.row_kind == "architecture"]:
+        traced = wl.trace_arch(ArchConfig.from_json(linear.at[i, "config_json"]))
+        linear.at[i, "energy_j"] += 3e-4 * sum(r.input_shape[0] for r in traced)
+    assert fit_context(linear, 32 * MIB, terms=("bytes", "leaf", "batch"),
+                       spill=False).batch_cap is None
+
+
 def test_spill_prices_only_the_weights_beyond_the_cache() -> None:
     # cache 16 MiB, 1e-9 J per byte; a network of a 20 MiB and a 12 MiB layer: 32 MiB of
     # weights, so half of them are re-read per pass (1 - 16 / 32): each layer pays

@@ -60,6 +60,19 @@ def test_expected_error_line_quotes_the_recorded_figures(predictor: Predictor) -
     # a record from before the precise split still reads
     old = {k: v for k, v in rec.items() if "precise" not in k}
     assert "measured to within" not in expected_error_line(dataclasses.replace(r, expected_error=old))
+    assert "at batch" not in line  # and one from before the per-batch errors
+    # r is at batch 2: its batch's error when recorded; beyond the largest batch, a warning
+    by_batch = {**rec, "mape_by_batch": {"1": 0.07, "2": 0.041, "16": 0.05}}
+    assert "; at batch 2: 4.1 %; energypred evaluate" in line_at(r, by_batch)
+    big = dataclasses.replace(r, batch_size=64)
+    assert "measured up to batch 16, none at 64: expect more;" in line_at(big, by_batch)
+
+
+def line_at(r: object, rec: dict[str, object]) -> str:
+    """The expected-error line of ``r`` with ``rec`` as its predictor's recorded errors."""
+    import dataclasses
+
+    return expected_error_line(dataclasses.replace(r, expected_error=rec))  # type: ignore
 
 
 def test_compare_json_round_trip(predictor: Predictor, tmp_path: Path) -> None:

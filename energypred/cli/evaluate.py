@@ -83,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {phase:<10}{proto:<20}{arch:<9} n {int(r.n):>3}, MAPE held-out "
               f"{100 * r.mape_held_out:.1f} %, additivity |mean| "
               f"{100 * r.additivity_mean_abs:.1f} %{drift}")
+    print("by batch size (samples per call):")
+    for (phase, batch), r in ev.by_batch().iterrows():
+        print(f"  {phase:<10} batch {int(batch):>4}  n {int(r.n):>3}, MAPE held-out "
+              f"{100 * r.mape_held_out:.1f} %, mean signed {100 * r.mean_err:+.1f} %, within "
+              f"±10 % {100 * r.within_10_held_out:.0f} %")
     print("by run (each run finds the machine in its own state; offset = the run's mean "
           "signed error):")
     for (phase, run_id), r in ev.by_run().iterrows():

@@ -79,6 +79,10 @@ to 4.0 % and left inference at 4.5 % (AlexNet 8.1 to 8.0 %); both together took 
 inference). On the Zen 4 and EPYC data neither changes anything (no spill there), so both are
 opt-in (``energypred fit --context-terms bytes,leaf,batch,linear_batch``, as the Xeon
 predictor is fitted) and :attr:`Context.opt_in_terms` tells ``evaluate`` to refit with them.
+Both count at most ``batch_cap`` samples per leaf call, fitted with them: on the Xeon VM's
+seventh run (networks at batch 32-128) the terms linear in the batch had priced those networks
+23.5 % too high at inference; capped (at 8, fitted) the context alone misses its 324 networks
+by 3.4 / 2.6 % held out, against 4.0 / 2.8 % counting every sample (docs/findings.md).
 
 The correction, per layer and phase (c = ``STATE_COPIES[phase]``, C the effective cache or,
 without one, the LLC and spill = 1)::

@@ -141,6 +141,15 @@ def test_wholes_are_split_by_how_precisely_they_were_measured() -> None:
     rec = Evaluation(rows).record()["inference"]
     assert rec["n_precise"] == 2 and rec["mape_precise"] == pytest.approx(0.03)
     assert rec["precise_sem"] == pytest.approx(0.02)
+    assert rec["mape_by_batch"] == {}  # rows without their batch: nothing per batch
+    # by batch: rows 1 and 3 at batch 1, rows 2 and 4 at batch 32: MAPE (2 + 10) / 2 = 6 %
+    # and (4 + 6) / 2 = 5 %, signed -4 % and +1 %; all four within ±10 % (|-10 %| counts)
+    b = Evaluation(rows.assign(batch_size=[1, 32, 1, 32])).by_batch()
+    assert b.loc[("inference", 1)].mape_held_out == pytest.approx(0.06)
+    assert b.loc[("inference", 32)].mape_held_out == pytest.approx(0.05)
+    assert b.loc[("inference", 1)].mean_err == pytest.approx(-0.04)
+    assert b.loc[("inference", 32)].mean_err == pytest.approx(0.01)
+    assert list(b["within_10_held_out"]) == [1.0, 1.0]
 
 
 def test_save_load_round_trip_gives_identical_predictions(fitted: Predictor, data: pd.DataFrame,

@@ -163,10 +163,6 @@ class Evaluation:
         """Per (phase, batch size): rows, held-out MAPE, mean signed held-out error and share
         within ±10 % (fractions); the shipped runs' networks reach batch 16 unless measured
         with ``generate --arch-batches``."""
-        if "batch_size" not in self.rows:  # rows built by hand, without their variants
-            return pd.DataFrame(columns=["n", "mape_held_out", "mean_err", "within_10_held_out"],
-                                index=pd.MultiIndex.from_tuples([], names=["phase",
-                                                                           "batch_size"]))
         g = self.rows.assign(within=self.rows["abs_err_held_out"] <= 0.10)
         return g.groupby(["phase", "batch_size"]).agg(
             n=("measured_j", "size"), mape_held_out=("abs_err_held_out", "mean"),

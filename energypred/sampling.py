@@ -198,6 +198,13 @@ class Task:
         return f"{self.phase}/{self.sampler}/{what}#{self.index}"
 
 
+def check_arch_batches(batch_sizes: tuple[int, ...]) -> None:
+    """Raise ConfigError unless architecture variants can draw from ``batch_sizes``: at least
+    one, each >= 1 sample per call."""
+    if not batch_sizes or min(batch_sizes) < 1:
+        raise ConfigError(f"architecture batch sizes must be >= 1, got {list(batch_sizes)}")
+
+
 def build_plan(layers: list[str], architectures: list[str], samplers: list[str],
                phases: list[str], samples: int, arch_samples: int, seed: int,
                arch_batch_sizes: tuple[int, ...] = ARCH_BATCH_SIZES) -> list[Task]:
@@ -212,8 +219,7 @@ def build_plan(layers: list[str], architectures: list[str], samplers: list[str],
     for s in samplers:
         if s not in SAMPLERS:
             raise ConfigError(f"unknown sampler {s!r}; use uniform or realistic")
-    if not arch_batch_sizes or min(arch_batch_sizes) < 1:
-        raise ConfigError(f"architecture batch sizes must be >= 1, got {list(arch_batch_sizes)}")
+    check_arch_batches(arch_batch_sizes)
     tasks: list[Task] = []
     for i in range(max(samples, arch_samples)):
         if i < samples:

@@ -105,7 +105,7 @@ def test_the_record_predict_shows_holds_each_phases_errors() -> None:
         "run_id": ["a", "b", "b"], "measured_j": [1.0, 2.0, 3.0], "err_held_out": err,
         "abs_err_held_out": np.abs(err), "predicted_held_out_j": [0.9, 2.12, 3.06],
         "theory_j": [1.0] * 3, "abs_err_theory": [0.0] * 3, "additivity": [0.0] * 3,
-        "additivity_context": [0.0] * 3, "whole_sem": [np.nan] * 3})
+        "additivity_context": [0.0] * 3, "whole_sem": [np.nan] * 3, "batch_size": [1, 1, 8]})
     rec = Evaluation(rows).record()["training"]
     # MAPE (10 + 6 + 2) / 3 = 6 %; AlexNet (10 + 6) / 2 = 8 %, VGG11 2 %; all within ±10 %;
     # run a alone (offset -10, nothing left), run b offset +4, left 2 and 2 -> (0 + 2 + 2) / 3
@@ -115,6 +115,8 @@ def test_the_record_predict_shows_holds_each_phases_errors() -> None:
     assert rec["mape_within_runs"] == pytest.approx(0.04 / 3)
     assert rec["noise_floor"] is None  # no whole measured more than once
     assert rec["n_precise"] == 0 and rec["mape_precise"] is None
+    # batch 1: (10 + 6) / 2 = 8 %; batch 8: 2 %
+    assert rec["mape_by_batch"] == pytest.approx({"1": 0.08, "8": 0.02})
 
 
 def test_wholes_are_split_by_how_precisely_they_were_measured() -> None:
@@ -127,7 +129,7 @@ def test_wholes_are_split_by_how_precisely_they_were_measured() -> None:
         "abs_err_held_out": np.abs(err), "predicted_held_out_j": [1.0] * 4,
         "theory_j": [1.0] * 4, "abs_err_theory": [0.0] * 4,
         "additivity": [0.0, -0.02, -0.20, 0.10], "additivity_context": [0.0] * 4,
-        "whole_sem": [0.01, 0.02, 0.05, np.nan]})
+        "whole_sem": [0.01, 0.02, 0.05, np.nan], "batch_size": [1, 32, 1, 32]})
     t = Evaluation(rows).by_precision()
     # precise (standard error <= 2 %): the first two rows, MAPE (2 + 4) / 2 = 3 %, signed
     # (2 - 4) / 2 = -1 %, additivity (0 - 2) / 2 = -1 %; imprecise: the third (-10 %); once:
@@ -141,10 +143,9 @@ def test_wholes_are_split_by_how_precisely_they_were_measured() -> None:
     rec = Evaluation(rows).record()["inference"]
     assert rec["n_precise"] == 2 and rec["mape_precise"] == pytest.approx(0.03)
     assert rec["precise_sem"] == pytest.approx(0.02)
-    assert rec["mape_by_batch"] == {}  # rows without their batch: nothing per batch
     # by batch: rows 1 and 3 at batch 1, rows 2 and 4 at batch 32: MAPE (2 + 10) / 2 = 6 %
     # and (4 + 6) / 2 = 5 %, signed -4 % and +1 %; all four within ±10 % (|-10 %| counts)
-    b = Evaluation(rows.assign(batch_size=[1, 32, 1, 32])).by_batch()
+    b = Evaluation(rows).by_batch()
     assert b.loc[("inference", 1)].mape_held_out == pytest.approx(0.06)
     assert b.loc[("inference", 32)].mape_held_out == pytest.approx(0.05)
     assert b.loc[("inference", 1)].mean_err == pytest.approx(-0.04)

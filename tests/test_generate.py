@@ -132,7 +132,7 @@ def test_bad_arguments_give_one_line_errors(tmp_path: Path) -> None:
         (["--sampler", "gaussian"], "unknown sampler gaussian"),
         (["--samples", "x"], "invalid int value"),
         (["--arch-batches", "32,big"], "comma list of integers"),
-        (["--arch-batches", "0,64"], "batch sizes >= 1"),
+        (["--arch-batches", "0,64"], "batch sizes must be >= 1"),
     ]
     for extra, message in cases:
         res = run_cli("generate", "--out", str(tmp_path / "x"), *extra)

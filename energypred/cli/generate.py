@@ -11,7 +11,8 @@ from pathlib import Path
 from energypred.architectures import ARCHITECTURES
 from energypred.errors import ConfigError
 from energypred.layers import SAMPLED_LAYER_TYPES
-from energypred.sampling import ARCH_BATCH_SIZES, PHASES, SAMPLERS, parse_shard
+from energypred.sampling import (ARCH_BATCH_SIZES, PHASES, SAMPLERS, check_arch_batches,
+                                 parse_shard)
 from energypred.schema import ALLOCATORS
 
 
@@ -89,13 +90,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
-    """``"32,64"`` -> (32, 64): batch sizes, each an integer >= 1."""
+    """``"32,64"`` -> (32, 64): batch sizes, each an integer >= 1
+    (``sampling.check_arch_batches``)."""
     try:
         sizes = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise ConfigError(f"--arch-batches must be a comma list of integers, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise ConfigError(f"--arch-batches needs batch sizes >= 1, got {text!r}")
+    check_arch_batches(sizes)
     return sizes
 
 

@@ -56,14 +56,41 @@ BATCH_CAP_GRID = (4, 8, 16, 32, 64)
 SPILL_GAIN = 1e-3
 
 
-def llc_for(df: pd.DataFrame) -> int:
-    """LLC size for a dataset (bytes): this machine's if the data was measured here, else
-    32 MiB."""
+def llc_for(df: pd.DataFrame, llc_bytes: int | None = None) -> int:
+    """The last-level cache of the machine that measured ``df`` (bytes), which the context's
+    cache is fitted up to.
+
+    In order: ``llc_bytes`` when given (``--llc-mib``); the size the rows recorded (schema 6
+    on); this machine's when the rows were measured here (the same hardware id, and the same
+    CPU signature where they recorded one). A fit must not depend on where it runs, so rows
+    measured elsewhere that recorded no size are refused rather than priced with this
+    machine's cache or a default.
+
+    Raises:
+        ConfigError: ``llc_bytes`` is not positive, the rows record several sizes, or none is
+            recorded and the rows come from another machine.
+    """
+    if llc_bytes is not None:
+        if llc_bytes <= 0:
+            raise ConfigError(f"the LLC must be a positive number of bytes, got {llc_bytes}")
+        return int(llc_bytes)
+    recorded = sorted({int(v) for v in df.get("llc_bytes", pd.Series(dtype=float)).dropna()})
+    if len(recorded) > 1:
+        sizes = ", ".join(f"{v / 2**20:g} MiB" for v in recorded)
+        raise ConfigError(f"the rows record several LLC sizes ({sizes}): keep one machine's "
+                          "rows (--hardware-id) or pass --llc-mib")
+    if recorded:
+        return recorded[0]
     here = fingerprint()
     ids = set(df.get("hardware_id", pd.Series(dtype=object)).dropna())
-    if ids == {here["hardware_id"]} and here.get("llc_bytes"):
+    sigs = set(df.get("cpu_signature", pd.Series(dtype=object)).dropna())
+    if (ids == {here["hardware_id"]} and sigs <= {here.get("cpu_signature")}
+            and here.get("llc_bytes")):
         return int(here["llc_bytes"])
-    return DEFAULT_LLC_BYTES
+    where = ", ".join(sorted(sigs) or sorted(ids)) or "no machine recorded"
+    raise ConfigError(f"the rows do not record the LLC of the machine that measured them "
+                      f"({where}) and this machine is another one: pass --llc-mib with that "
+                      "machine's L3 size (lscpu) so the fit does not depend on where it runs")
 
 
 def terms_of(ctx: Context) -> tuple[str, ...]:

@@ -283,15 +283,27 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
     return float(a.rank().corr(b.rank()))
 
 
+def evaluation_llc(df: pd.DataFrame, given: Predictor | None = None,
+                   llc_bytes: int | None = None) -> int:
+    """The LLC (bytes) held-out contexts are fitted up to: ``llc_bytes`` if given, else the
+    one ``given``'s context was fitted with (so they repeat its fit on any machine), else
+    :func:`energypred.context_fit.llc_for` of ``df``."""
+    if llc_bytes is None and given is not None and given.metadata.get("context"):
+        llc_bytes = given.context.llc_bytes
+    return llc_for(df, llc_bytes)
+
+
 def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "energy_j",
              candidates: Sequence[str] | None = None,
              costs: theory.OpCosts | None = None, progress: bool = False,
-             context: bool = True, context_terms: Sequence[str] | None = None
-             ) -> Evaluation:
+             context: bool = True, context_terms: Sequence[str] | None = None,
+             llc_bytes: int | None = None) -> Evaluation:
     """Evaluate every measured whole-model row of ``df`` (see module doc).
 
     The held-out network context is fitted with ``context_terms``: by default those of
-    ``given``'s context (``TERMS`` and its opt-in terms), or ``TERMS`` without ``given``.
+    ``given``'s context (``TERMS`` and its opt-in terms), or ``TERMS`` without ``given``; and
+    up to an LLC of ``llc_bytes`` (bytes): by default the one ``given`` was fitted with, so the
+    held-out fits repeat its own on any machine, or :func:`llc_for` of ``df`` without it.
 
     Besides the learned estimate (held out, and ``given`` as is), the theoretical estimate
     (elementary operations priced by ``costs``, default Horowitz 45 nm 32-bit) is computed for
@@ -300,7 +312,7 @@ def evaluate(df: pd.DataFrame, given: Predictor | None = None, target: str = "en
     costs = costs or theory.load_costs()
     if context_terms is None:
         context_terms = terms_of(given.context) if given is not None else TERMS
-    llc = llc_for(df)
+    llc = evaluation_llc(df, given, llc_bytes)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
     leaves = network_leaves(df)
     in_net = network_leaves(df, evicted=True)

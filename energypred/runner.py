@@ -57,7 +57,7 @@ class Runner:
             "threads": torch.get_num_threads(),
             "allocator": opts.allocator,
             **{k: fp[k] for k in ("hardware_id", "cpu_model", "cpu_signature", "cpu_cores",
-                                  "ram_gb", "gpu_model", "os", "python_version",
+                                  "llc_bytes", "ram_gb", "gpu_model", "os", "python_version",
                                   "torch_version", "codecarbon_version",
                                   "energypred_version")}}
 

@@ -17,7 +17,9 @@ mean of both, ``bracket_drift`` = after / before - 1), so both share the machine
 Schema history: version 2 added ``input_requires_grad``, ``arch_protocol`` and ``bracket_drift``;
 version 3 added ``allocator``, ``minor_faults_per_call`` and ``cpu_signature``; version 4 added
 ``whole_measurements`` (read as 2 for older bracketed rows, 1 for whole_before_leaves); version 5
-added ``probe_s_per_call`` (NaN in older rows: they were not probed). Older
+added ``probe_s_per_call`` (NaN in older rows: they were not probed); version 6 added
+``llc_bytes`` (null in older rows: the machine's cache was not recorded, and
+``context_fit.llc_for`` says where it then comes from). Older
 shards are read with the values their runs implied (see ``dataset.read_dataset``): every run
 before version 3 measured with the ``system`` allocator.
 
@@ -31,9 +33,9 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION: int = 5
+SCHEMA_VERSION: int = 6
 #: versions ``read_dataset`` can read (older ones are upgraded on reading)
-READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3, 4, 5})
+READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})
 
 #: Row kind of a network's leaf measured with its weights evicted (measurement/in_network.py).
 EVICTED_LEAF = "arch_layer_evicted"
@@ -133,6 +135,8 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("hardware_id", _S, "hash of the hardware fingerprint"),
     ("cpu_model", _S, "CPU model"), ("cpu_cores", _I, "logical CPUs"),
     ("cpu_signature", _S, "CPU family/model/stepping (a VM's model name can hide them)"),
+    ("llc_bytes", _I, "largest CPU cache the machine reports (sysfs); null where unreadable "
+                      "or before schema 6"),
     ("ram_gb", _F, "total RAM"), ("gpu_model", _S, "GPU model or empty"),
     ("os", _S, "operating system"), ("python_version", _S, "Python"),
     ("torch_version", _S, "torch"), ("codecarbon_version", _S, "codecarbon"),

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
+from energypred.cli.fit import add_llc_argument, llc_bytes_of
 from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for, parse_terms
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
@@ -44,10 +45,11 @@ FEATURES = ("weight_mb", "linear_weight_mb", "linear_share", "batch_size", "reso
 
 
 def residuals(df: pd.DataFrame, terms: tuple[str, ...], target: str = "energy_j",
-              spill: bool = True) -> pd.DataFrame:
+              spill: bool = True, llc_bytes: int | None = None) -> pd.DataFrame:
     """One row per whole-model row with every leaf measured: its architecture held out, the
-    context error (fraction of the measured whole) and the network's features."""
-    llc = llc_for(df)
+    context error (fraction of the measured whole) and the network's features; the cache is
+    fitted up to ``llc_bytes`` (default ``llc_for(df)``)."""
+    llc = llc_for(df, llc_bytes)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
     leaves = network_leaves(df)
     by_key = {k: g for k, g in leaves.groupby(["arch_hash", "phase"])}
@@ -112,11 +114,12 @@ def main() -> None:
     ap.add_argument("--by", default=None, choices=BY)
     ap.add_argument("--no-spill", action="store_true",
                     help="the machine's LLC without a fitted cache (the model before it)")
+    add_llc_argument(ap)
     args = ap.parse_args()
     df = steady_state(one_machine(read_dataset(args.data), where=str(args.data)))
     df = corrected(df) if args.drift_correct else df
     terms = parse_terms(args.terms)
-    r = residuals(df, terms, spill=not args.no_spill)
+    r = residuals(df, terms, spill=not args.no_spill, llc_bytes=llc_bytes_of(args))
     if r.empty:
         raise SystemExit(f"no whole-model rows with every leaf measured in {args.data}")
     print(f"{args.data}{' (drift-corrected)' if args.drift_correct else ''}: context terms "

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
+from energypred.cli.fit import add_llc_argument, llc_bytes_of
 from energypred.context_fit import TERMS, fit_context, llc_for
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
@@ -62,9 +63,11 @@ MODELS: dict[str, tuple[Any, ...] | None] = {
 SMALL_BATCH = 16
 
 
-def compare(df: pd.DataFrame, target: str = "energy_j") -> pd.DataFrame:
-    """One row per (context model, whole-model row): held-out error and additivity with it."""
-    llc = llc_for(df)
+def compare(df: pd.DataFrame, target: str = "energy_j", llc_bytes: int | None = None
+            ) -> pd.DataFrame:
+    """One row per (context model, whole-model row): held-out error and additivity with it;
+    caches fitted up to ``llc_bytes`` (default ``llc_for(df)``)."""
+    llc = llc_for(df, llc_bytes)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
     leaves = network_leaves(df)
     out = []
@@ -114,14 +117,16 @@ def main() -> None:
     ap.add_argument("--all-windows", action="store_true", help="do not drop the first window")
     ap.add_argument("--drift-correct", action="store_true",
                     help="rescale rows by the reference workload near them, as fit can")
+    add_llc_argument(ap)
     args = ap.parse_args()
     df = one_machine(read_dataset(args.data), where=str(args.data))
     df = df if args.all_windows else steady_state(df)
     df = corrected(df) if args.drift_correct else df
-    res = compare(df)
+    llc = llc_for(df, llc_bytes_of(args))
+    res = compare(df, llc_bytes=llc)
     archs = sorted(res.architecture.unique())
     print(f"{args.data}{' (drift-corrected)' if args.drift_correct else ''}: "
-          f"{len(res) // len(MODELS)} whole-model rows; LLC {llc_for(df) / 2**20:.0f} MiB")
+          f"{len(res) // len(MODELS)} whole-model rows; LLC {llc / 2**20:.0f} MiB")
     print(f"{'context':<32}{'phase':<11}" + "".join(f"{a:>17}" for a in archs)
           + f"{'ALL':>17}{'additivity |mean|':>19}")
     for (name, phase), g in res.groupby(["model", "phase"], sort=False):

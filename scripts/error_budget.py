@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from energypred.configs import ArchConfig
+from energypred.cli.fit import add_llc_argument, llc_bytes_of
 from energypred.context_fit import ALL_TERMS, TERMS, llc_for, parse_terms
 from energypred.dataset import network_leaves, one_machine, read_dataset
 from energypred.drift import corrected
@@ -38,11 +39,12 @@ from energypred.windows import steady_state
 
 
 def budget(df: pd.DataFrame, target: str = "energy_j", protocol: str | None = None,
-           terms: Sequence[str] = TERMS) -> pd.DataFrame:
+           terms: Sequence[str] = TERMS, llc_bytes: int | None = None) -> pd.DataFrame:
     """One row per complete whole-model row (of ``protocol`` only, if given; the regressors
     are fitted on every row; the context with ``terms``): its error parts (fractions of the
-    measured whole) and, per layer type, ``leaf:<type>`` parts."""
-    llc = llc_for(df)
+    measured whole) and, per layer type, ``leaf:<type>`` parts; caches fitted up to
+    ``llc_bytes`` (default ``llc_for(df)``)."""
+    llc = llc_for(df, llc_bytes)
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
     if protocol is not None:
         whole = whole[whole["arch_protocol"] == protocol]
@@ -105,10 +107,12 @@ def main() -> None:
                     help="also break each architecture down by this field of its variants")
     ap.add_argument("--terms", default=",".join(TERMS),
                     help=f"context terms, a subset of {','.join(ALL_TERMS)}")
+    add_llc_argument(ap)
     args = ap.parse_args()
     df = steady_state(one_machine(read_dataset(args.data), where=str(args.data)))
     df = corrected(df) if args.drift_correct else df
-    b = budget(df, protocol=args.protocol, terms=parse_terms(args.terms))
+    b = budget(df, protocol=args.protocol, terms=parse_terms(args.terms),
+               llc_bytes=llc_bytes_of(args))
     if b.empty:
         raise SystemExit(f"no complete whole-model rows in {args.data}"
                          + (f" measured {args.protocol}" if args.protocol else ""))

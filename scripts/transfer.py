@@ -43,27 +43,30 @@ from energypred.predictor import Predictor
 
 
 def transfer_rows(df: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:
-    """One row per measured whole network: phase, architecture, measured and predicted J."""
+    """One row per measured whole network: phase, architecture, batch size, when it was
+    measured, measured and predicted J."""
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")]
     out = []
     for _, row in whole.iterrows():
         traced = wl.trace_arch(ArchConfig.from_json(row["config_json"]))
         pred, missing = predict_whole(predictor, leaf_rows(traced), row["phase"])
         out.append({"phase": row["phase"], "architecture": row["architecture"],
+                    "batch_size": int(row["batch_size"]), "timestamp": row["timestamp"],
                     "measured_j": float(row[predictor.target]), "predicted_j": pred,
                     "unpriced_leaves": missing})
     return pd.DataFrame(out)
 
 
-def scores(t: pd.DataFrame, factor: float) -> pd.DataFrame:
-    """MAPE and mean signed error (fractions) of ``predicted_j x factor`` per (phase,
-    architecture), with an ``ALL`` row per phase."""
+def scores(t: pd.DataFrame, factor: float, by: str = "architecture") -> pd.DataFrame:
+    """MAPE, mean signed error (fractions) and count of ``predicted_j x factor`` per (phase,
+    ``by``), with an ``ALL`` row per phase."""
     err = t["predicted_j"] * factor / t["measured_j"] - 1
-    t = t.assign(err=err, abs_err=err.abs())
-    parts = [t.groupby(["phase", "architecture"])[["abs_err", "err"]].mean()]
-    overall = t.groupby("phase")[["abs_err", "err"]].mean()
+    t = t.assign(err=err, abs_err=err.abs(), key=t[by].astype(str))
+    cols = {"abs_err": ("abs_err", "mean"), "err": ("err", "mean"), "n": ("err", "size")}
+    parts = [t.groupby(["phase", "key"]).agg(**cols)]
+    overall = t.groupby("phase").agg(**cols)
     overall.index = pd.MultiIndex.from_tuples([(p, "ALL") for p in overall.index],
-                                              names=["phase", "architecture"])
+                                              names=["phase", "key"])
     parts.append(overall)
     return pd.concat(parts).sort_index()
 

@@ -80,4 +80,5 @@ def dataset(n: int = 30, archs: tuple[str, ...] = ("alexnet", "vgg11"),
                              "config_hash": cfg.config_hash(),
                              "config_json": json.dumps(cfg.payload()),
                              "energy_j": sum(float(r["energy_j"]) for r in leaves) + extra})
-    return pd.DataFrame(rows)
+    # the machine's LLC, as schema-6 rows record it (the evicted leaves above assume 32 MiB)
+    return pd.DataFrame(rows).assign(llc_bytes=32 * 1024 * 1024)

@@ -23,10 +23,13 @@ MACHINE = {"schema_version": SCHEMA_VERSION, "hardware_id": "a1", "cpu_model": "
            "allocator": "padded", "run_id": "r0"}
 
 
-def _write(directory: Path, prefix: str, n: int = 12) -> pd.DataFrame:
-    """A synthetic dataset of one machine, its page faults and three reference readings."""
+def _write(directory: Path, prefix: str, n: int = 12, llc: bool = True) -> pd.DataFrame:
+    """A synthetic dataset of one machine, its page faults and three reference readings;
+    ``llc=False``: rows that do not record the machine's LLC (as before schema 6)."""
     w = ShardWriter(directory, prefix=prefix, flush_rows=10_000)
     df = dataset(n=n)
+    if not llc:
+        df = df.drop(columns="llc_bytes")
     for i, row in enumerate(df.to_dict("records")):
         # three equal windows: the steady windows give the same energy; two rows page-faulted
         w.append({**MACHINE, **{k: v for k, v in row.items() if v == v},
@@ -100,12 +103,23 @@ def test_fit_takes_the_context_terms_that_evaluate_then_refits(tmp_path: Path) -
                   "--context-terms", "bytes,gradients")
     assert res.returncode == 2 and "subset of bytes,leaf" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+    # --llc-mib overrides the 32 MiB the rows record; the context is fitted up to it
     res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"),
-                  "--context-terms", "bytes,leaf,batch")
+                  "--context-terms", "bytes,leaf,batch", "--llc-mib", "48")
     assert res.returncode == 0, res.stderr
     assert "per leaf call per sample" in res.stdout
     ctx = json.loads((tmp_path / "m" / "metadata.json").read_text())["context"]
     assert set(ctx["j_per_leaf_sample"]) == {"inference"}
+    assert ctx["llc_bytes"] == 48 * 2**20
     res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"))
     assert res.returncode == 0, res.stderr
     assert "(network context: bytes, leaf, batch)" in res.stdout
+
+
+def test_fit_refuses_data_measured_elsewhere_that_records_no_llc(tmp_path: Path) -> None:
+    # machine "a1" is not this one, and its rows say nothing of its cache: the context's
+    # cache would depend on where the fit runs, so it is a one-line error before any fitting
+    _write(tmp_path / "ds", "t", n=3, llc=False)
+    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"))
+    assert res.returncode == 2 and "--llc-mib" in res.stderr and "test cpu" not in res.stdout
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "m").exists()

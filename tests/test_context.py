@@ -8,7 +8,8 @@ import pytest
 from synthetic import dataset
 
 from energypred.context import Context, cached_weight_bytes
-from energypred.context_fit import fit_context
+from energypred import context_fit
+from energypred.context_fit import fit_context, llc_for
 from energypred.dataset import network_leaves
 from energypred.configs import ArchConfig
 from energypred.errors import ConfigError
@@ -257,3 +258,29 @@ def test_evaluate_adds_the_held_out_context_to_the_measured_leaves() -> None:
     assert (ev.rows.additivity < -0.01).all()  # the leaves alone miss the context
     assert np.allclose(ev.rows.additivity_context, 0.0, atol=1e-6)
     assert ev.summary().loc[("inference", "ALL"), "additivity_context_mean_abs"] < 1e-6
+
+
+def test_the_llc_comes_from_the_rows_or_this_machine_never_from_a_guess(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    here = {"hardware_id": "h", "cpu_signature": "family 25 model 17 stepping 1",
+            "llc_bytes": 32 * MIB}
+    monkeypatch.setattr(context_fit, "fingerprint", lambda: here)
+    rows = pd.DataFrame({"hardware_id": ["x", "x"], "cpu_signature": ["family 6 model 167"] * 2,
+                         "llc_bytes": [480 * MIB, None]})
+    assert llc_for(rows) == 480 * MIB  # recorded by the machine that measured it
+    assert llc_for(rows, 64 * MIB) == 64 * MIB  # given (--llc-mib) beats recorded
+    old = rows.drop(columns="llc_bytes")  # before schema 6, measured elsewhere: refused
+    with pytest.raises(ConfigError, match="--llc-mib"):
+        llc_for(old)
+    assert llc_for(old, 480 * MIB) == 480 * MIB
+    # measured here (same hardware id, same or no recorded signature): this machine's
+    mine = pd.DataFrame({"hardware_id": ["h"], "cpu_signature": [here["cpu_signature"]]})
+    assert llc_for(mine) == 32 * MIB
+    assert llc_for(mine.assign(cpu_signature=None)) == 32 * MIB
+    # the same hardware id on another CPU (the project's VMs share one) is not this machine
+    with pytest.raises(ConfigError, match="family 23"):
+        llc_for(mine.assign(cpu_signature="family 23 model 49 stepping 0"))
+    with pytest.raises(ConfigError, match="several LLC sizes"):
+        llc_for(rows.assign(llc_bytes=[480 * MIB, 32 * MIB]))
+    with pytest.raises(ConfigError, match="positive"):
+        llc_for(rows, 0)

@@ -31,6 +31,10 @@ def test_generate_writes_rows_with_methods_and_a_summary(tmp_path: Path) -> None
     assert len(ok) > 0 and (ok.energy_j > 0).all() and (ok.duration_s > 0).all()
     assert ok.cpu_method.notna().all() and ok.meter.eq("codecarbon").all()
     assert ok.reference_energy_j.notna().all() and df.idle_power_w.notna().all()
+    # every row records the machine's LLC as sysfs gives it (context_fit.llc_for reads it)
+    from energypred.hardware import fingerprint
+    llc = fingerprint().get("llc_bytes")
+    assert df.llc_bytes.isna().all() if llc is None else (df.llc_bytes == llc).all()
     skipped = layer[layer.status == "skipped"]
     assert skipped.error.str.match(r"estimated (memory \S+ GB|\S+ s per call) > limit").all()
     # a second run with the same arguments has nothing left to do

@@ -10,10 +10,10 @@ from typing import Any
 from energypred import __version__, artifacts
 from energypred.cli.fit import add_hardware_argument
 from energypred.context import context_lines
-from energypred.context_fit import llc_for, terms_of
+from energypred.context_fit import terms_of
 from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset
 from energypred.errors import ConfigError
-from energypred.evaluation import PRECISE_SEM, as_fitted, evaluate
+from energypred.evaluation import PRECISE_SEM, as_fitted, evaluate, evaluation_llc
 from energypred.plots import evaluation_plot
 from energypred.streaming import evicted_j_per_byte
 
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{100 * r.alone_mean_abs:.1f} % (signed {100 * r.alone_mean:+.1f} %), "
                   f"in network conditions |mean| {100 * r.evicted_mean_abs:.1f} % "
                   f"(signed {100 * r.evicted_mean:+.1f} %)")
-    measured_k = evicted_j_per_byte(df, llc_for(df), given.target)
+    measured_k = evicted_j_per_byte(df, evaluation_llc(df, given), given.target)
     ctx = given.context
     for phase, (k, n) in sorted(measured_k.items()):
         print(f"  {phase:<10} weights re-read, leaf by leaf (evicted - alone, median of {n} "

@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use every measured window (default: the first window of each "
                         "measurement counts as warm-up, see energypred/windows.py)")
     add_hardware_argument(p)
+    add_llc_argument(p)
 
 
 def add_hardware_argument(p: argparse.ArgumentParser) -> None:
@@ -46,6 +47,19 @@ def add_hardware_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hardware-id", default=None,
                    help="use only the rows measured on this machine (a dataset mixing machines "
                         "is refused without it)")
+
+
+def add_llc_argument(p: argparse.ArgumentParser) -> None:
+    """``--llc-mib``: the LLC of the machine that measured the data, for rows that did not
+    record it (before schema 6) fitted on another machine (``context_fit.llc_for``)."""
+    p.add_argument("--llc-mib", type=float, default=None,
+                   help="L3 cache of the machine that measured the data, MiB (default: what "
+                        "its rows recorded, or this machine's if they were measured here)")
+
+
+def llc_bytes_of(args: argparse.Namespace) -> int | None:
+    """``--llc-mib`` in bytes, or None when it was not given."""
+    return None if args.llc_mib is None else int(args.llc_mib * 2**20)
 
 
 def dataset_metadata(df: pd.DataFrame) -> dict[str, Any]:
@@ -100,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     """Fit, print the per-layer-type metrics, save."""
     terms = parse_terms(args.context_terms)
     df = one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data))
+    llc = llc_for(df, llc_bytes_of(args))  # before any fitting: it can refuse the data
     for r in shifted_runs(df).itertuples():
         print(f"warning: run {r.run_id} read the reference workload at {r.reference_j:.4g} J per "
               f"call, {r.ratio:.2f}x the dataset's median: the machine was in another state; "
@@ -108,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     data = df if args.all_windows else steady_state(df)
     data = corrected(data) if args.drift_correct else data
     predictor = Predictor(fit_models(data, target=args.target), source=str(args.out))
-    ctx = fit_context(data, llc_for(df), args.target, terms=terms)
+    ctx = fit_context(data, llc, args.target, terms=terms)
     predictor.metadata.update(dataset_metadata(df), target=args.target, context=ctx.to_dict(),
                               drift_corrected=bool(args.drift_correct),
                               **({"drift_footing": "dataset"} if args.drift_correct else {}),

@@ -4,7 +4,7 @@ A layer measured alone is called over and over, so its weights stay in the last-
 when they fit; inside a network every other layer's weights and activations pass through the
 cache between two calls, so each layer's weights come back from memory on every pass. That
 part is priced by one coefficient per cached weight byte, fitted on whole networks (0.67 nJ/B
-at inference on the Zen 4 VM's 21,409 rows, 0.78 nJ/B on the 6,522-row EPYC dataset).
+at inference on the Zen 4 VM's 23,786 rows, 0.78 nJ/B on the 6,522-row EPYC dataset).
 
 ``stream=True`` prices it leaf by leaf instead, from the leaves measured with their weights
 evicted (``energypred.streaming``: ``max(alone, k × weight bytes)``, so only memory-bound leaves

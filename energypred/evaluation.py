@@ -150,8 +150,8 @@ class Evaluation:
         held-out error and mean signed additivity (fractions). ``precise``: its own standard
         error (``whole_sem``) at most ``max_sem``; ``imprecise``: more; ``once``: measured
         once, so not known. A disturbance on a shared machine only ever adds energy, so
-        imprecise wholes are measured high (on the Zen 4 VM's 21,409 rows: mean signed held-out
-        error -3.4 % for them at inference, +1.0 % for the precise ones); the precise ones show
+        imprecise wholes are measured high (on the Zen 4 VM's 23,786 rows: mean signed held-out
+        error -3.2 % for them at inference, +0.9 % for the precise ones); the precise ones show
         the predictor's error with the least noise in what it is compared with."""
         sem = self.rows["whole_sem"]
         kind = np.where(sem.isna(), "once", np.where(sem <= max_sem, "precise", "imprecise"))

@@ -124,6 +124,15 @@ def cached_bytes(weight_bytes: float, llc_bytes: int, copies: int = 1) -> float:
     return min(float(weight_bytes), float(llc_bytes) / copies)
 
 
+def network_weight_bytes(weight_bytes: Sequence[float], modules: Sequence[str]) -> float:
+    """Weight bytes a network holds: each leaf call's ``weight_bytes`` summed over distinct
+    ``modules`` (a module called twice, e.g. a shared block, holds its weights once)."""
+    seen: dict[str, float] = {}
+    for w, m in zip(weight_bytes, modules, strict=True):
+        seen.setdefault(str(m), float(w))
+    return float(sum(seen.values()))
+
+
 def cached_weight_bytes(weight_bytes: Sequence[float], llc_bytes: int, copies: int = 1
                         ) -> float:
     """Weight bytes that fit the cache when their layers run alone, summed
@@ -170,19 +179,27 @@ class Context:
                                     ("batch", self.j_per_leaf_sample),
                                     ("linear_batch", self.j_per_linear_byte_sample)) if k)
 
-    def spill(self, weight_bytes: Sequence[float], phase: str) -> float:
+    def spill(self, weight_bytes: Sequence[float], phase: str,
+              state_bytes: float | None = None) -> float:
         """Share of a network's cached weights re-read from memory on each pass (0-1): with a
-        fitted cache C, ``max(0, 1 - C / (copies × its weight bytes))``; 1 without one."""
+        fitted cache C, ``max(0, 1 - C / (copies × its weight bytes))``; 1 without one.
+
+        ``state_bytes`` is the network's weight bytes counting each module once (a module
+        called twice holds its weights once: :func:`network_weight_bytes`); by default the
+        sum of ``weight_bytes``, one entry per leaf call.
+        """
         if self.cache_bytes is None:
             return 1.0
-        state = self.state_copies.get(phase, 1) * float(sum(weight_bytes))
+        held = float(sum(weight_bytes)) if state_bytes is None else float(state_bytes)
+        state = self.state_copies.get(phase, 1) * held
         return max(0.0, 1.0 - self.cache_bytes / state) if state > 0 else 0.0
 
-    def reread_bytes(self, weight_bytes: Sequence[float], phase: str) -> list[float]:
+    def reread_bytes(self, weight_bytes: Sequence[float], phase: str,
+                     state_bytes: float | None = None) -> list[float]:
         """Weight bytes each leaf call of one network re-reads per pass, as the per-byte term
         prices them: ``spill × min(w, cache / copies)``, the cache being the fitted one or,
-        without it, the LLC."""
-        share = self.spill(weight_bytes, phase)
+        without it, the LLC (``state_bytes``: :meth:`spill`)."""
+        share = self.spill(weight_bytes, phase, state_bytes)
         cache, copies = self.cache_bytes or self.llc_bytes, self.state_copies.get(phase, 1)
         return [share * cached_bytes(w, cache, copies) for w in weight_bytes]
 
@@ -192,21 +209,24 @@ class Context:
         return b if self.batch_cap is None else min(b, float(self.batch_cap))
 
     def linear_batch_bytes(self, weight_bytes: Sequence[float], phase: str,
-                           layer_types: Sequence[str], batch_sizes: Sequence[float]
-                           ) -> list[float]:
+                           layer_types: Sequence[str], batch_sizes: Sequence[float],
+                           state_bytes: float | None = None) -> list[float]:
         """Per leaf call of one network, the bytes × samples the "linear_batch" term prices:
         its :meth:`reread_bytes` times its :meth:`samples` for a Linear leaf, 0 for any
         other."""
         return [r * self.samples(b) if lt == LINEAR else 0.0 for r, lt, b in zip(
-            self.reread_bytes(weight_bytes, phase), layer_types, batch_sizes, strict=True)]
+            self.reread_bytes(weight_bytes, phase, state_bytes), layer_types, batch_sizes,
+            strict=True)]
 
     def energy_j(self, weight_bytes: Sequence[float], phase: str,
                  layer_types: Sequence[str] | None = None,
                  alone_j: Sequence[float] | None = None,
                  act_bytes: Sequence[float] | None = None,
-                 batch_sizes: Sequence[float] | None = None) -> list[float]:
+                 batch_sizes: Sequence[float] | None = None,
+                 state_bytes: float | None = None) -> list[float]:
         """Per-layer context energy (J), one entry per leaf call of one network (all of its
-        leaf calls: with a fitted cache the weight term depends on their total weight bytes).
+        leaf calls: with a fitted cache the weight term depends on their total weight bytes,
+        ``state_bytes`` when given, each module counted once: :meth:`spill`).
 
         The streamed part and the Linear term need each leaf's layer type and J per call
         alone (predicted, or measured), the activation term each leaf's input + output bytes,
@@ -215,7 +235,7 @@ class Context:
         """
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
-        out = [k * b + c for b in self.reread_bytes(weight_bytes, phase)]
+        out = [k * b + c for b in self.reread_bytes(weight_bytes, phase, state_bytes)]
         if (ka := self.j_per_act_byte.get(phase, 0.0)) > 0:
             if act_bytes is None:
                 raise ConfigError("this context prices activation bytes: give each leaf's "
@@ -231,7 +251,7 @@ class Context:
                 raise ConfigError("this context prices Linear leaves by their batch: give each "
                                   "leaf's layer type and batch size (Context.rows_energy_j does)")
             out = [o + klb * x for o, x in zip(out, self.linear_batch_bytes(
-                weight_bytes, phase, layer_types, batch_sizes), strict=True)]
+                weight_bytes, phase, layer_types, batch_sizes, state_bytes), strict=True)]
         ks = self.j_per_stream_byte.get(phase)
         kl = self.j_per_linear_j.get(phase, 0.0)
         if (ks or kl > 0) and (layer_types is None or alone_j is None):
@@ -249,14 +269,18 @@ class Context:
                       ) -> np.ndarray:
         """:meth:`energy_j` of leaf calls in the dataset's column layout (``weight_elements``,
         ``input_elements``, ``output_elements``, float32, ``batch_size`` and ``layer_type``),
-        given each one's J per call alone."""
+        given each one's J per call alone. With a ``module`` column (the leaf's name in its
+        model, as ``predict`` traces it) a module called more than once counts its weights
+        once in the network's state (:func:`network_weight_bytes`)."""
         weight_bytes = rows["weight_elements"].astype(float).fillna(0.0) * 4
+        state = (network_weight_bytes(list(weight_bytes), list(rows["module"]))
+                 if "module" in rows.columns else None)
         act = list(activation_bytes(rows)) if phase in self.j_per_act_byte else None
         batch = (list(rows["batch_size"].astype(float))
                  if phase in self.j_per_leaf_sample or phase in self.j_per_linear_byte_sample
                  else None)
         return np.array(self.energy_j(list(weight_bytes), phase, list(rows["layer_type"]),
-                                      [float(a) for a in alone_j], act, batch))
+                                      [float(a) for a in alone_j], act, batch, state))
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able form for predictor metadata."""

@@ -105,7 +105,8 @@ def _priceable(tr: Trace, predictor: Predictor, phase: str) -> tuple[pd.DataFram
             continue
         cols = features.layer_columns(rec.params, rec.input_shape, rec.output_shape, rec.counts,
                                       rec.input_requires_grad)
-        rows.append({"index": rec.index, "layer_type": rec.layer_type, **cols})
+        rows.append({"index": rec.index, "module": rec.name, "layer_type": rec.layer_type,
+                     **cols})
     return pd.DataFrame(rows), unpriced
 
 
@@ -219,6 +220,10 @@ def _warnings(predictor: Predictor, priced: pd.DataFrame, phase: str,
                    f"({hw['cpu_model']}, {hw['cpu_signature']}; this machine: "
                    f"{here.get('cpu_signature') or 'unknown'}): figures are for the predictor's "
                    "machine; `energypred check` times the difference")
+    elif hw and not hw.get("cpu_signature") and here.get("cpu_signature"):
+        out.append(f"the predictor's data does not record its CPU signature, so this machine "
+                   f"({here['cpu_signature']}) cannot be matched to it: VMs behind the same "
+                   "name differ up to 4x in speed; `energypred check` says whether it applies")
     if not priced.empty:
         outside = predictor.out_of_range(priced, phase)
         if outside:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from synthetic import dataset
+from torch import nn
 
-from energypred.context import Context, cached_weight_bytes
+from energypred.artifacts import load_default
+from energypred.context import Context, cached_weight_bytes, network_weight_bytes
 from energypred import context_fit
 from energypred.context_fit import fit_context, llc_for
 from energypred.dataset import network_leaves
 from energypred.configs import ArchConfig
 from energypred.errors import ConfigError
 from energypred.evaluation import evaluate
+from energypred.prediction import predict
 from energypred.measurement import workloads as wl
 
 MIB = 2**20
@@ -216,6 +220,59 @@ def test_spill_prices_only_the_weights_beyond_the_cache() -> None:
         [5 / 6 * 1e-9 * 16 / 3 * MIB] * 2)
     assert Context.from_dict(ctx.to_dict()) == ctx
     assert Context.from_dict({**ctx.to_dict(), "cache_bytes": None}).spill([1e9], "training") == 1
+
+
+def test_a_module_called_twice_holds_its_weights_once() -> None:
+    # cache 16 MiB, 1e-9 J per byte; one 12 MiB Linear called twice and a 4 MiB one: 16 MiB
+    # held, so nothing spills (summing the calls, 28 MiB, would re-read 1 - 16 / 28 of them)
+    assert network_weight_bytes([12 * MIB, 12 * MIB, 4 * MIB], ["fc", "fc", "head"]) == 16 * MIB
+    ctx = Context(32 * MIB, {"inference": 1e-9}, {}, state_copies={"inference": 1},
+                  cache_bytes=16 * MIB)
+    calls = [12 * MIB, 12 * MIB, 4 * MIB]
+    assert ctx.energy_j(calls, "inference", state_bytes=16 * MIB) == [0.0, 0.0, 0.0]
+    assert ctx.energy_j(calls, "inference")[0] == pytest.approx(12 / 28 * 1e-9 * 12 * MIB)
+    rows = pd.DataFrame({"weight_elements": [c / 4 for c in calls], "module": ["fc", "fc", "head"],
+                         "layer_type": ["linear"] * 3, "batch_size": [1] * 3})
+    assert list(ctx.rows_energy_j(rows, "inference", [1.0] * 3)) == [0.0, 0.0, 0.0]
+    # without the module column each call counts (rows measured leaf by leaf)
+    assert ctx.rows_energy_j(rows.drop(columns="module"), "inference", [1.0] * 3)[0] > 0
+
+
+class _Twice(nn.Module):
+    """One 16 MiB Linear (2048 x 2048 float32 weights) called twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(2048, 2048)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.fc(x))
+
+
+class _TwoLayers(nn.Module):
+    """Two such Linears, one call each: 32 MiB of weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(2048, 2048), nn.Linear(2048, 2048)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.fc1(x))
+
+
+def test_predict_counts_a_shared_module_once_in_the_network_state() -> None:
+    # the shipped predictor with a C = 20 MiB cache and 1e-9 J per re-read byte, no leaf term;
+    # one Linear holds w = (2048 x 2048 + 2048) x 4 = 16,785,408 B. Called twice it holds w
+    # < C: nothing spills, no context. Two of them hold 2w: spill 1 - C / 2w, each re-reads
+    # spill x w, in all (2w - C) x 1e-9 = (33,570,816 - 20,971,520) x 1e-9 J = 12.599 mJ
+    pred = load_default()
+    pred.metadata = {**pred.metadata, "context": Context(
+        32 * MIB, {"inference": 1e-9}, {}, state_copies={"inference": 1},
+        cache_bytes=20 * MIB).to_dict()}
+    twice = predict(_Twice(), input_shape=(2048,), batch_size=1, predictor=pred)
+    two = predict(_TwoLayers(), input_shape=(2048,), batch_size=1, predictor=pred)
+    assert len(twice.layers) == 2 and twice.context_energy_j == 0.0
+    assert two.context_energy_j == pytest.approx(12_599_296e-9, rel=1e-9)
 
 
 def test_fit_finds_the_cache_of_a_spilling_machine() -> None:

@@ -46,9 +46,12 @@ def as_fitted(df: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame,
     step taken, to print."""
     notes = []
     if metadata.get("steady_state", False):
-        df = steady_state(df)
+        pool = str(metadata.get("whole_pool", "mean"))
+        df = steady_state(df, pool=pool)
         notes.append("energies from the steady windows (first window of each measurement left "
-                     "out), as the predictor's were")
+                     "out), as the predictor's were"
+                     + ("; a whole network's is the median of its measurements"
+                        if pool == "median" else ""))
     if metadata.get("drift_corrected", False):
         # predictors fitted before drift_footing was recorded were corrected run by run
         footing = str(metadata.get("drift_footing", "run"))

@@ -92,7 +92,10 @@ class Predictor:
                else "each run's")
         drift = (f"; energies drift-corrected to the machine's typical speed ({per} median "
                  f"reference workload)" if self.metadata.get("drift_corrected") else "")
-        return f"{self.metadata['measurement_method']}; allocator {describe(alloc)}{drift}"
+        pool = ("; whole networks as the median of their measurements"
+                if self.metadata.get("whole_pool") == "median" else "")
+        return (f"{self.metadata['measurement_method']}; allocator {describe(alloc)}"
+                f"{drift}{pool}")
 
     @property
     def target(self) -> str:

@@ -123,3 +123,20 @@ def test_fit_refuses_data_measured_elsewhere_that_records_no_llc(tmp_path: Path)
     res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"))
     assert res.returncode == 2 and "--llc-mib" in res.stderr and "test cpu" not in res.stdout
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
+
+
+def test_fit_records_a_median_pool_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    _write(tmp_path / "ds", "t")
+    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"),
+                  "--whole-pool", "median")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "m" / "metadata.json").read_text())["whole_pool"] == "median"
+    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "n"),
+                  "--whole-pool", "mode")
+    assert res.returncode == 2 and "invalid choice" in res.stderr
+    assert not (tmp_path / "n").exists()
+    # the median pools steady windows: with every window kept there is nothing to pool
+    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "o"),
+                  "--whole-pool", "median", "--all-windows")
+    assert res.returncode == 2 and "--all-windows" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

@@ -66,3 +66,47 @@ def test_pooled_sem_is_the_spread_of_the_measurements_steady_means() -> None:
     assert pooled_sem([5.0, 2.0, 2.0] * 3, 3) == pytest.approx(0.0)
     # one measurement (or an unknown count) says nothing about the spread between them
     assert np.isnan(pooled_sem([1.0, 2.0, 3.0], 1)) and np.isnan(pooled_sem([1.0, 2.0], None))
+
+
+def test_median_pool_takes_the_middle_measurement_of_a_whole_network() -> None:
+    from energypred.windows import pooled_value
+
+    # four measurements of three windows, steady means 2, 2, 3 and 10 (a disturbed one):
+    # mean of the steady windows (2+2+3+10)/4 = 4.25 J, median of the means (2+3)/2 = 2.5 J
+    windows = [9.0, 2.0, 2.0, 9.0, 2.0, 2.0, 9.0, 3.0, 3.0, 9.0, 10.0, 10.0]
+    assert pooled_value(windows, 4) == pytest.approx(4.25)
+    assert pooled_value(windows, 4, pool="median") == pytest.approx(2.5)
+    # two measurements (or a leaf's single one): the median pool is the mean
+    assert pooled_value(windows[:6], 2, pool="median") == pytest.approx(2.0)
+    assert pooled_value([9.0, 1.0, 3.0], 1, pool="median") == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="pool must be one of"):
+        pooled_value(windows, 4, pool="mode")
+
+
+def test_steady_state_median_pool_scales_components_with_the_total() -> None:
+    df = pd.DataFrame({
+        "energy_j": [4.25], "cpu_energy_j": [1.0], "ram_energy_j": [3.25],
+        "gpu_energy_j": [0.0], "duration_s": [0.4],
+        "energy_j_repeats": [[9.0, 2.0, 2.0, 9.0, 2.0, 2.0, 9.0, 3.0, 3.0, 9.0, 10.0, 10.0]],
+        "duration_s_repeats": [[0.5, 0.2, 0.2, 0.5, 0.2, 0.2, 0.5, 0.3, 0.3, 0.5, 1.0, 1.0]],
+        "arch_protocol": ["interleaved"], "whole_measurements": [4],
+    })
+    out = steady_state(df, pool="median")
+    # 2.5 J (test above); durations' measurement means 0.2, 0.2, 0.3, 1.0 -> median 0.25 s
+    assert out.energy_j[0] == pytest.approx(2.5) and out.duration_s[0] == pytest.approx(0.25)
+    assert out.cpu_energy_j[0] == pytest.approx(1.0 * 2.5 / 4.25)
+
+
+def test_as_fitted_pools_wholes_as_the_predictor_was_fitted() -> None:
+    from energypred.evaluation import as_fitted
+
+    df = pd.DataFrame({
+        "energy_j": [4.25], "duration_s": [0.4], "whole_measurements": [4],
+        "energy_j_repeats": [[9.0, 2.0, 2.0, 9.0, 2.0, 2.0, 9.0, 3.0, 3.0, 9.0, 10.0, 10.0]],
+        "duration_s_repeats": [[0.5, 0.2, 0.2] * 4],
+    })
+    # the mean of the steady windows, 4.25 J, unless the predictor pooled by the median: 2.5 J
+    mean, _ = as_fitted(df, {"steady_state": True})
+    median, notes = as_fitted(df, {"steady_state": True, "whole_pool": "median"})
+    assert mean.energy_j[0] == pytest.approx(4.25) and median.energy_j[0] == pytest.approx(2.5)
+    assert "median of its measurements" in notes[0]

@@ -15,11 +15,12 @@ from energypred.context import context_lines
 from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for, parse_terms
 from energypred.machine_check import reference_metadata
 from energypred.drift import corrected
+from energypred.errors import ConfigError
 from energypred.fitting import fit_models
 from energypred.measurement.meter import Methods
 from energypred.predictor import Predictor
 from energypred.schema import PADDED_ALLOCATOR
-from energypred.windows import steady_state
+from energypred.windows import POOLS, steady_state
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,6 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-windows", action="store_true",
                    help="use every measured window (default: the first window of each "
                         "measurement counts as warm-up, see energypred/windows.py)")
+    p.add_argument("--whole-pool", choices=POOLS, default="mean",
+                   help="a whole network's energy from its pooled measurements: the mean of "
+                        "their windows (default) or the median of the measurements "
+                        "(energypred/windows.py)")
     add_hardware_argument(p)
     add_llc_argument(p)
 
@@ -113,6 +118,9 @@ def _warn_faulted(df: pd.DataFrame) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit, print the per-layer-type metrics, save."""
     terms = parse_terms(args.context_terms)
+    if args.all_windows and args.whole_pool != "mean":
+        raise ConfigError(f"--whole-pool {args.whole_pool} pools the steady windows; it cannot "
+                          "be combined with --all-windows")
     df = one_machine(read_dataset(args.data), args.hardware_id, where=str(args.data))
     llc = llc_for(df, llc_bytes_of(args))  # before any fitting: it can refuse the data
     for r in shifted_runs(df).itertuples():
@@ -120,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
               f"call, {r.ratio:.2f}x the dataset's median: the machine was in another state; "
               f"its rows are fitted as they are", file=sys.stderr)
     _warn_faulted(df)
-    data = df if args.all_windows else steady_state(df)
+    data = df if args.all_windows else steady_state(df, pool=args.whole_pool)
     data = corrected(data) if args.drift_correct else data
     predictor = Predictor(fit_models(data, target=args.target), source=str(args.out))
     ctx = fit_context(data, llc, args.target, terms=terms)
@@ -128,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
                               drift_corrected=bool(args.drift_correct),
                               **({"drift_footing": "dataset"} if args.drift_correct else {}),
                               steady_state=not args.all_windows,
+                              **({"whole_pool": args.whole_pool}
+                                 if args.whole_pool != "mean" else {}),
                               dataset={"path": str(args.data), "sha256": dataset_hash(args.data),
                                        "rows": int(len(df)),
                                        "hardware_id": args.hardware_id})

@@ -45,6 +45,11 @@ def steady_windows(windows: list[float] | np.ndarray, measurements: int = 1) -> 
     return np.concatenate([p[1:] if len(p) > 1 else p for p in parts])
 
 
+def _measurement_means(steady: np.ndarray, measurements: int) -> np.ndarray:
+    """The mean of each of ``measurements`` equal measurements' steady windows."""
+    return np.array([np.mean(p) for p in np.array_split(steady, measurements)])
+
+
 def pooled_sem(windows: list[float] | np.ndarray, measurements: object) -> float:
     """Standard error of a pooled row's energy as a fraction of it, from the spread of its
     measurements' steady means (std / sqrt(count) / mean); NaN for fewer than 2 measurements.
@@ -55,7 +60,7 @@ def pooled_sem(windows: list[float] | np.ndarray, measurements: object) -> float
     k = _parts(len(w), measurements)
     if k < 2:
         return float("nan")
-    means = np.array([np.mean(p) for p in np.array_split(steady_windows(w, k), k)])
+    means = _measurement_means(steady_windows(w, k), k)
     return float(np.std(means, ddof=1) / np.sqrt(k) / np.mean(means))
 
 
@@ -74,7 +79,7 @@ def pooled_value(windows: list[float] | np.ndarray, measurements: object,
     k = _parts(len(w), measurements)
     steady = steady_windows(w, k)
     if pool == "median" and k >= 3:
-        return float(np.median([np.mean(p) for p in np.array_split(steady, k)]))
+        return float(np.median(_measurement_means(steady, k)))
     return float(np.mean(steady))
 
 

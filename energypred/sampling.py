@@ -1,6 +1,6 @@
 """Configuration samplers and the deterministic, shardable plan of a generate run.
 
-Two layer samplers:
+Three layer samplers:
     ``uniform``    the published ranges (Getzner et al. 2023), every parameter independent,
                    upper bounds exclusive; invalid draws are redrawn.
     ``realistic``  layers that look like those of real CNNs (shared/reference/real-layer-stats):
@@ -8,6 +8,11 @@ Two layer samplers:
                    the spatial size (wide layers at low resolution), depthwise groups, in-place
                    ReLU, log-uniform batch sizes; 30 % of convolutions are RGB stems (kernel
                    3-11, stride 1-4) whose input needs no gradient in training.
+    ``scaled``     a realistic layer as it sits in a slimmed, low-resolution variant of its
+                   network, the variants users price and ``generate`` measures networks at:
+                   channels times a width multiplier (0.25-1), spatial size times an input
+                   resolution over 224 px (64-224 px); so narrow layers at 2-14 px, which the
+                   census-shaped ``realistic`` never draws. Stems keep their drawn shape.
 Architecture variants draw batch size, resolution, width multiplier and class count; the batch
 from ``ARCH_BATCH_SIZES`` unless a run names others (``generate --arch-batches``: the shipped
 runs' variants reach batch 16, while users price batch 32-256).
@@ -27,7 +32,7 @@ from energypred.configs import ArchConfig, LayerConfig
 from energypred.errors import ConfigError
 from energypred.layers import SAMPLED_LAYER_TYPES
 
-SAMPLERS: tuple[str, ...] = ("uniform", "realistic")
+SAMPLERS: tuple[str, ...] = ("uniform", "realistic", "scaled")
 PHASES: tuple[str, ...] = ("inference", "training")
 #: batch sizes an architecture variant draws from (a repeat weighs a size twice); changing it
 #: would change every variant drawn by an existing seed, so other sizes are an option
@@ -150,8 +155,48 @@ def _realistic(layer_type: str, rng: random.Random) -> LayerConfig:
     return LayerConfig(layer_type, params, (b, c, h, h))
 
 
+# --- scaled: realistic layers inside slimmed, low-resolution network variants -----------------
+#: width multipliers and input resolutions (px) of the variants ``scaled`` puts layers in (as
+#: ``sample_architecture`` draws them)
+SCALED_WIDTHS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+SCALED_RESOLUTIONS: tuple[int, ...] = (64, 96, 128, 160, 192, 224)
+#: layer types whose 2-D input is a class count, not features a width multiplier scales
+_UNSCALED_2D = ("softmax",)
+
+
+def _slim(channels: int, width: float) -> int:
+    """``channels`` times ``width``, a multiple of 8 (at least 8); RGB input (3) stays."""
+    return channels if channels == 3 else max(8, int(round(channels * width / 8)) * 8)
+
+
+def _scaled(layer_type: str, rng: random.Random) -> LayerConfig:
+    base = _realistic(layer_type, rng)
+    width = rng.choice(SCALED_WIDTHS)
+    factor = rng.choice(SCALED_RESOLUTIONS) / 224
+    params, shape = dict(base.params), list(base.input_shape)
+    stem = layer_type == "conv2d" and params["in_channels"] == 3
+    if stem:  # a network's first layer: its input is the image, its width is drawn already
+        return base
+    if len(shape) == 4:
+        shape[1] = _slim(shape[1], width)
+        floor = params.get("kernel_size", 1) if layer_type == "maxpool2d" else 1
+        shape[2] = shape[3] = max(floor, int(round(shape[2] * factor)))
+    elif layer_type not in _UNSCALED_2D:
+        shape[1] = _slim(shape[1], width)
+    if layer_type == "conv2d":
+        depthwise = params["groups"] == params["in_channels"] > 1
+        params["in_channels"] = shape[1]
+        params["out_channels"] = shape[1] if depthwise else _slim(params["out_channels"], width)
+        params["groups"] = shape[1] if depthwise else params["groups"]
+    elif layer_type == "linear":
+        params["in_features"] = shape[1]
+        params["out_features"] = _slim(params["out_features"], width)
+    return LayerConfig(layer_type, params, tuple(shape),
+                       input_requires_grad=base.input_requires_grad)
+
+
 _LAYER_SAMPLERS: dict[str, Callable[[str, random.Random], LayerConfig]] = {
-    "uniform": _uniform, "realistic": _realistic,
+    "uniform": _uniform, "realistic": _realistic, "scaled": _scaled,
 }
 
 
@@ -218,7 +263,7 @@ def build_plan(layers: list[str], architectures: list[str], samplers: list[str],
             raise ConfigError(f"unknown phase {p!r}; use inference or training")
     for s in samplers:
         if s not in SAMPLERS:
-            raise ConfigError(f"unknown sampler {s!r}; use uniform or realistic")
+            raise ConfigError(f"unknown sampler {s!r}; use one of {', '.join(SAMPLERS)}")
     check_arch_batches(arch_batch_sizes)
     tasks: list[Task] = []
     for i in range(max(samples, arch_samples)):

@@ -65,7 +65,7 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("layer_index", _I, "call order of the leaf inside its architecture"),
     ("layer_name", _S, "module path of the leaf inside its architecture"),
     ("phase", _S, "inference | training"),
-    ("sampler", _S, "uniform | realistic | architecture | reference"),
+    ("sampler", _S, "uniform | realistic | scaled | architecture | reference"),
     ("seed", _I, "seed of the run's sampler"),
     ("sample_index", _I, "position of the configuration in its sampler's sequence"),
     ("config_hash", _S, "hash of the configuration (resume key with phase)"),

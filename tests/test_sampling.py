@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from energypred import sampling
+from energypred.configs import LayerConfig
 from energypred.errors import ConfigError
 from energypred.layers import SAMPLED_LAYER_TYPES, output_shape, get
 
@@ -103,3 +104,33 @@ def test_the_plan_runs_stems_without_an_input_gradient() -> None:
     plan = sampling.build_plan(["conv2d"], [], ["realistic"], ["training"], 40, 0, 0)
     flags = {t.layer.input_requires_grad for t in plan if t.layer.params["in_channels"] == 3}
     assert False in flags
+
+
+def test_scaled_draws_narrow_layers_at_low_resolution_that_realistic_never_draws() -> None:
+    # realistic pairs 7-14 px with >= 128 channels (the census); scaled slims the width
+    # (x0.25-1) and shrinks the spatial size (x64/224-1), as in AlexNet at width 0.25 and
+    # 64 px: 64 channels at 3x3
+    def narrow_low(c: LayerConfig) -> bool:
+        return c.input_shape[2] <= 14 and c.params["in_channels"] < 128
+
+    real = [sampling.sample_layer("realistic", "conv2d", 0, i) for i in range(300)]
+    scaled = [sampling.sample_layer("scaled", "conv2d", 0, i) for i in range(300)]
+    assert not any(narrow_low(c) for c in real)
+    assert sum(narrow_low(c) for c in scaled) >= 15
+    assert min(c.input_shape[2] for c in scaled) <= 3
+    assert all(c.params["out_channels"] % 8 == 0 for c in scaled if c.params["in_channels"] != 3)
+    # depthwise stays depthwise; RGB-input layers keep their drawn shape (the image), and the
+    # stems among them take no input gradient in training
+    assert any(c.params["groups"] == c.params["in_channels"] > 1 for c in scaled)
+    assert all(c.params["groups"] in (1, c.params["in_channels"]) for c in scaled)
+    stems = [c for c in scaled if c.params["in_channels"] == 3]
+    assert stems and all(c.input_shape[2] >= 64 for c in stems)
+    assert any(not c.input_requires_grad for c in stems)
+
+
+def test_scaled_linear_and_softmax() -> None:
+    lin = [sampling.sample_layer("scaled", "linear", 2, i) for i in range(50)]
+    assert all(c.input_shape[1] == c.params["in_features"] >= 8 for c in lin)
+    # softmax's input is a class count, not features a width multiplier slims
+    soft = [sampling.sample_layer("scaled", "softmax", 2, i) for i in range(50)]
+    assert any(c.input_shape[1] % 8 for c in soft)

@@ -41,7 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated layer types (default: all); '' for none")
     p.add_argument("--architectures", default="",
                    help=f"comma-separated, from {','.join(ARCHITECTURES)} (default: none)")
-    p.add_argument("--sampler", default="realistic", help="uniform, realistic, or both (comma)")
+    p.add_argument("--sampler", default="realistic",
+                   help="uniform, realistic, scaled (realistic layers in slimmed, "
+                   "low-resolution network variants), or several (comma)")
     p.add_argument("--phase", default="inference", help="inference, training, or both (comma)")
     p.add_argument("--samples", type=int, default=100, help="configurations per layer type, "
                    "sampler and phase (default 100)")

@@ -16,7 +16,8 @@ from energypred import artifacts
 from energypred.errors import ArtifactError, UnsupportedLayerError
 from energypred.evaluation import evaluate
 from energypred.plots import evaluation_plot as plot
-from energypred.fitting import fit_models, score
+from energypred import fitting
+from energypred.fitting import fit_models, score, training_rows
 from energypred.prediction import predict
 from energypred.predictor import Predictor
 
@@ -45,8 +46,22 @@ def test_fit_recovers_a_known_law(fitted: Predictor, data: pd.DataFrame) -> None
     assert np.median(rel) < 0.02
     conv = fitted.models["inference/conv2d"]
     assert conv.scores["chosen"] in conv.scores["cv_mape"]
-    assert "corrected" not in conv.scores["cv_mape"]  # fitting.NOT_FOR: never tried for conv2d
+    # fitting.NOT_FOR: no log-log polynomial for conv2d; NEEDS_RANDOM: the trees need 500
+    # random convolutions, which this small dataset does not have
+    assert not {"corrected", "loglog1", "loglog2", "loglog3"} & set(conv.scores["cv_mape"])
     assert "random_held_out" in conv.scores and "arch_layers_held_out" in conv.scores
+
+
+def test_conv_trees_are_tried_with_enough_random_layers(data: pd.DataFrame,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = training_rows(data)
+    conv = rows[(rows.phase == "inference") & (rows.layer_type == "conv2d")].reset_index(drop=True)
+    n_random = int((conv.row_kind == "layer").sum())
+    monkeypatch.setattr(fitting, "NEEDS_RANDOM", {"conv2d": {"corrected": n_random}})
+    assert "corrected" in fitting.fit_layer_model(conv, "conv2d", "inference").scores["cv_mape"]
+    monkeypatch.setattr(fitting, "NEEDS_RANDOM", {"conv2d": {"corrected": n_random + 1}})
+    assert "corrected" not in fitting.fit_layer_model(conv, "conv2d",
+                                                      "inference").scores["cv_mape"]
 
 
 def test_whole_model_evaluation_holds_architectures_out(data: pd.DataFrame,

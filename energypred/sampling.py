@@ -37,6 +37,10 @@ PHASES: tuple[str, ...] = ("inference", "training")
 #: batch sizes an architecture variant draws from (a repeat weighs a size twice); changing it
 #: would change every variant drawn by an existing seed, so other sizes are an option
 ARCH_BATCH_SIZES: tuple[int, ...] = (1, 1, 2, 4, 8, 16)
+#: input resolutions (px) and width multipliers of architecture variants, and of the variants
+#: the ``scaled`` sampler puts layers in
+ARCH_RESOLUTIONS: tuple[int, ...] = (64, 96, 128, 160, 192, 224)
+ARCH_WIDTHS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 _MAX_REDRAWS = 1000
 
 
@@ -45,9 +49,14 @@ def _log_int(rng: random.Random, lo: int, hi: int) -> int:
     return min(hi, max(lo, int(math.exp(rng.uniform(math.log(lo), math.log(hi + 1))))))
 
 
+def _round8(channels: float) -> int:
+    """A channel count rounded to a multiple of 8, at least 8."""
+    return max(8, int(round(channels / 8)) * 8)
+
+
 def _mult8(rng: random.Random, lo: int, hi: int) -> int:
     """Log-uniform channel count in [lo, hi], rounded to a multiple of 8."""
-    return max(8, int(round(_log_int(rng, lo, hi) / 8)) * 8)
+    return _round8(_log_int(rng, lo, hi))
 
 
 # --- uniform: the published ranges ------------------------------------------------------------
@@ -156,23 +165,19 @@ def _realistic(layer_type: str, rng: random.Random) -> LayerConfig:
 
 
 # --- scaled: realistic layers inside slimmed, low-resolution network variants -----------------
-#: width multipliers and input resolutions (px) of the variants ``scaled`` puts layers in (as
-#: ``sample_architecture`` draws them)
-SCALED_WIDTHS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
-SCALED_RESOLUTIONS: tuple[int, ...] = (64, 96, 128, 160, 192, 224)
 #: layer types whose 2-D input is a class count, not features a width multiplier scales
 _UNSCALED_2D = ("softmax",)
 
 
 def _slim(channels: int, width: float) -> int:
     """``channels`` times ``width``, a multiple of 8 (at least 8); RGB input (3) stays."""
-    return channels if channels == 3 else max(8, int(round(channels * width / 8)) * 8)
+    return channels if channels == 3 else _round8(channels * width)
 
 
 def _scaled(layer_type: str, rng: random.Random) -> LayerConfig:
     base = _realistic(layer_type, rng)
-    width = rng.choice(SCALED_WIDTHS)
-    factor = rng.choice(SCALED_RESOLUTIONS) / 224
+    width = rng.choice(ARCH_WIDTHS)
+    factor = rng.choice(ARCH_RESOLUTIONS) / max(ARCH_RESOLUTIONS)
     params, shape = dict(base.params), list(base.input_shape)
     stem = layer_type == "conv2d" and params["in_channels"] == 3
     if stem:  # a network's first layer: its input is the image, its width is drawn already
@@ -219,8 +224,8 @@ def sample_architecture(architecture: str, seed: int, index: int,
     return ArchConfig(
         architecture=architecture,
         batch_size=rng.choice(batch_sizes),
-        resolution=rng.choice((64, 96, 128, 160, 192, 224)),
-        width_mult=rng.choice((0.25, 0.5, 0.75, 1.0)),
+        resolution=rng.choice(ARCH_RESOLUTIONS),
+        width_mult=rng.choice(ARCH_WIDTHS),
         num_classes=rng.choice((10, 100, 1000)),
     )
 

@@ -79,8 +79,8 @@ class GenerateOptions:
     samples: int = 100
     arch_samples: int = 0
     seed: int = 0
-    #: batch sizes (samples per call) architecture variants draw from
-    arch_batch_sizes: tuple[int, ...] = sampling.ARCH_BATCH_SIZES
+    #: batch sizes, resolutions and widths architecture variants draw from
+    arch_space: sampling.ArchSpace = field(default_factory=sampling.ArchSpace)
     shard: tuple[int, int] = (0, 1)
     window_s: float = 0.5
     repeats: int = 3
@@ -131,7 +131,7 @@ def generate(opts: GenerateOptions, meter: Meter | None = None) -> RunSummary:
     t_start = time.monotonic()
     plan = sampling.build_plan(opts.layers, opts.architectures, opts.samplers, opts.phases,
                                opts.samples, opts.arch_samples, opts.seed,
-                               opts.arch_batch_sizes)
+                               opts.arch_space)
     tasks = sampling.shard(plan, *opts.shard)
     existing = dataset.read_dataset(opts.out) if opts.out.is_dir() else None
     if existing is not None:

@@ -13,9 +13,10 @@ Three layer samplers:
                    channels times a width multiplier (0.25-1), spatial size times an input
                    resolution over 224 px (64-224 px); so narrow layers at 2-14 px, which the
                    census-shaped ``realistic`` never draws. Stems keep their drawn shape.
-Architecture variants draw batch size, resolution, width multiplier and class count; the batch
-from ``ARCH_BATCH_SIZES`` unless a run names others (``generate --arch-batches``: the shipped
-runs' variants reach batch 16, while users price batch 32-256).
+Architecture variants draw batch size, resolution, width multiplier and class count from an
+``ArchSpace``: by default ``ARCH_BATCH_SIZES``, ``ARCH_RESOLUTIONS`` and ``ARCH_WIDTHS``, unless
+a run names others (``generate --arch-batches`` etc.: the shipped runs' variants reach batch 16,
+while users price full-size networks at batch 32-256).
 
 Every configuration comes from its own ``random.Random`` seeded by (seed, sampler, layer type,
 index): the sequence does not depend on which other layer types or phases a run asks for.
@@ -41,6 +42,8 @@ ARCH_BATCH_SIZES: tuple[int, ...] = (1, 1, 2, 4, 8, 16)
 #: the ``scaled`` sampler puts layers in
 ARCH_RESOLUTIONS: tuple[int, ...] = (64, 96, 128, 160, 192, 224)
 ARCH_WIDTHS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+#: smallest input (px) the built-in architectures are defined for (architectures.py)
+MIN_ARCH_RESOLUTION = 64
 _MAX_REDRAWS = 1000
 
 
@@ -216,16 +219,40 @@ def sample_layer(sampler: str, layer_type: str, seed: int, index: int) -> LayerC
     return _LAYER_SAMPLERS[sampler](layer_type, rng)
 
 
+@dataclass(frozen=True)
+class ArchSpace:
+    """What architecture variants draw from: batch sizes (samples per call), input resolutions
+    (px) and width multipliers; a repeated value weighs twice. The defaults are what every
+    shipped run drew; a run may pin others (``generate --arch-batches/--arch-resolutions/
+    --arch-widths``), e.g. full-size networks at the batch sizes users price."""
+
+    batch_sizes: tuple[int, ...] = ARCH_BATCH_SIZES
+    resolutions: tuple[int, ...] = ARCH_RESOLUTIONS
+    widths: tuple[float, ...] = ARCH_WIDTHS
+
+    def __post_init__(self) -> None:
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise ConfigError(f"architecture batch sizes must be >= 1, got "
+                              f"{list(self.batch_sizes)}")
+        if not self.resolutions or min(self.resolutions) < MIN_ARCH_RESOLUTION:
+            raise ConfigError(f"architecture resolutions must be >= {MIN_ARCH_RESOLUTION} px "
+                              f"(the built-in architectures' smallest input), got "
+                              f"{list(self.resolutions)}")
+        if not self.widths or not all(0 < w <= 4 for w in self.widths):
+            raise ConfigError(f"architecture width multipliers must be in (0, 4], got "
+                              f"{list(self.widths)}")
+
+
 def sample_architecture(architecture: str, seed: int, index: int,
-                        batch_sizes: tuple[int, ...] = ARCH_BATCH_SIZES) -> ArchConfig:
-    """The ``index``-th variant of a built-in architecture (batch, resolution, width, classes),
-    its batch size (samples per call) drawn from ``batch_sizes``."""
+                        space: ArchSpace = ArchSpace()) -> ArchConfig:
+    """The ``index``-th variant of a built-in architecture: batch size (samples per call),
+    input resolution (px), width multiplier and class count, drawn from ``space``."""
     rng = random.Random(f"{seed}:architecture:{architecture}:{index}")
     return ArchConfig(
         architecture=architecture,
-        batch_size=rng.choice(batch_sizes),
-        resolution=rng.choice(ARCH_RESOLUTIONS),
-        width_mult=rng.choice(ARCH_WIDTHS),
+        batch_size=rng.choice(space.batch_sizes),
+        resolution=rng.choice(space.resolutions),
+        width_mult=rng.choice(space.widths),
         num_classes=rng.choice((10, 100, 1000)),
     )
 
@@ -248,16 +275,9 @@ class Task:
         return f"{self.phase}/{self.sampler}/{what}#{self.index}"
 
 
-def check_arch_batches(batch_sizes: tuple[int, ...]) -> None:
-    """Raise ConfigError unless architecture variants can draw from ``batch_sizes``: at least
-    one, each >= 1 sample per call."""
-    if not batch_sizes or min(batch_sizes) < 1:
-        raise ConfigError(f"architecture batch sizes must be >= 1, got {list(batch_sizes)}")
-
-
 def build_plan(layers: list[str], architectures: list[str], samplers: list[str],
                phases: list[str], samples: int, arch_samples: int, seed: int,
-               arch_batch_sizes: tuple[int, ...] = ARCH_BATCH_SIZES) -> list[Task]:
+               arch_space: ArchSpace = ArchSpace()) -> list[Task]:
     """The whole sequence of a run, interleaved so that a run cut short stays balanced.
 
     Round ``i`` holds configuration ``i`` of every (phase, sampler, layer type), then variant
@@ -269,7 +289,6 @@ def build_plan(layers: list[str], architectures: list[str], samplers: list[str],
     for s in samplers:
         if s not in SAMPLERS:
             raise ConfigError(f"unknown sampler {s!r}; use one of {', '.join(SAMPLERS)}")
-    check_arch_batches(arch_batch_sizes)
     tasks: list[Task] = []
     for i in range(max(samples, arch_samples)):
         if i < samples:
@@ -283,8 +302,7 @@ def build_plan(layers: list[str], architectures: list[str], samplers: list[str],
             for phase in phases:
                 for arch in architectures:
                     tasks.append(Task(len(tasks), phase, "architecture", i,
-                                      arch=sample_architecture(arch, seed, i,
-                                                               arch_batch_sizes)))
+                                      arch=sample_architecture(arch, seed, i, arch_space)))
     return tasks
 
 

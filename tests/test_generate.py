@@ -135,7 +135,10 @@ def test_bad_arguments_give_one_line_errors(tmp_path: Path) -> None:
         (["--max-time", "soon"], "cannot read duration"),
         (["--sampler", "gaussian"], "unknown sampler gaussian"),
         (["--samples", "x"], "invalid int value"),
-        (["--arch-batches", "32,big"], "comma list of integers"),
+        (["--arch-batches", "32,big"], "comma list of ints"),
+        (["--arch-resolutions", "224px"], "comma list of ints"),
+        (["--arch-widths", "full"], "comma list of floats"),
+        (["--arch-resolutions", "32"], "resolutions must be >= 64 px"),
         (["--arch-batches", "0,64"], "batch sizes must be >= 1"),
     ]
     for extra, message in cases:

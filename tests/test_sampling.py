@@ -27,16 +27,32 @@ def test_sequence_does_not_depend_on_other_layer_types() -> None:
     assert [t.layer for t in plan if t.layer.layer_type == "conv2d"][5] == alone
 
 
-def test_architecture_batches_default_to_the_shipped_sizes_and_follow_the_option() -> None:
+def test_architecture_space_defaults_to_the_shipped_draws_and_follows_the_options() -> None:
     # the default draws what every shipped run drew, so their variants (and resume) stay put
+    shipped = sampling.ArchSpace((1, 1, 2, 4, 8, 16), (64, 96, 128, 160, 192, 224),
+                                 (0.25, 0.5, 0.75, 1.0))
     for i in range(40):
         assert (sampling.sample_architecture("vgg16", 0, i)
-                == sampling.sample_architecture("vgg16", 0, i, (1, 1, 2, 4, 8, 16)))
+                == sampling.sample_architecture("vgg16", 0, i, shipped))
     plan = sampling.build_plan([], ["alexnet", "vgg11"], ["realistic"], ["inference"], 0, 30, 1,
-                               (32, 64))
+                               sampling.ArchSpace(batch_sizes=(32, 64)))
     assert len(plan) == 60 and {t.arch.batch_size for t in plan} == {32, 64}
-    with pytest.raises(ConfigError, match=">= 1"):
-        sampling.build_plan([], ["alexnet"], ["realistic"], ["inference"], 0, 1, 0, (0,))
+    assert len({t.arch.resolution for t in plan}) > 1
+    full = sampling.build_plan([], ["vgg16"], ["realistic"], ["training"], 0, 12, 1,
+                               sampling.ArchSpace((64, 128), (224,), (1.0,)))
+    assert {(t.arch.resolution, t.arch.width_mult) for t in full} == {(224, 1.0)}
+    assert {t.arch.batch_size for t in full} == {64, 128}
+
+
+@pytest.mark.parametrize("space, message", [
+    (dict(batch_sizes=(0,)), "batch sizes must be >= 1"),
+    (dict(batch_sizes=()), "batch sizes must be >= 1"),
+    (dict(resolutions=(32, 224)), "resolutions must be >= 64 px"),
+    (dict(widths=(0.0,)), r"width multipliers must be in \(0, 4\]"),
+])
+def test_architecture_space_refuses_what_no_network_can_be(space: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        sampling.ArchSpace(**space)
 
 
 @pytest.mark.parametrize("count", [1, 3, 7])

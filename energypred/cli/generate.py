@@ -11,8 +11,8 @@ from pathlib import Path
 from energypred.architectures import ARCHITECTURES
 from energypred.errors import ConfigError
 from energypred.layers import SAMPLED_LAYER_TYPES
-from energypred.sampling import (ARCH_BATCH_SIZES, PHASES, SAMPLERS, check_arch_batches,
-                                 parse_shard)
+from energypred.sampling import (ARCH_BATCH_SIZES, ARCH_RESOLUTIONS, ARCH_WIDTHS, PHASES,
+                                 SAMPLERS, ArchSpace, parse_shard)
 from energypred.schema import ALLOCATORS
 
 
@@ -52,6 +52,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch-batches", default=",".join(map(str, ARCH_BATCH_SIZES)),
                    help="batch sizes architecture variants draw from, comma list (default "
                         f"{','.join(map(str, ARCH_BATCH_SIZES))}; a repeat weighs a size twice)")
+    p.add_argument("--arch-resolutions", default=",".join(map(str, ARCH_RESOLUTIONS)),
+                   help="input resolutions (px) architecture variants draw from, comma list "
+                        f"(default {','.join(map(str, ARCH_RESOLUTIONS))})")
+    p.add_argument("--arch-widths", default=",".join(map(str, ARCH_WIDTHS)),
+                   help="width multipliers architecture variants draw from, comma list "
+                        f"(default {','.join(map(str, ARCH_WIDTHS))}; 1 is the full network)")
     p.add_argument("--max-time", default=None, help="stop after this long, e.g. 45m (resumable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shard", default="0/1", help="i/N: measure the i-th of N disjoint slices")
@@ -91,15 +97,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def parse_batches(text: str) -> tuple[int, ...]:
-    """``"32,64"`` -> (32, 64): batch sizes, each an integer >= 1
-    (``sampling.check_arch_batches``)."""
+def _numbers(text: str, kind: type, option: str) -> tuple:
     try:
-        sizes = tuple(int(x) for x in text.split(",") if x.strip())
+        return tuple(kind(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise ConfigError(f"--arch-batches must be a comma list of integers, got {text!r}") from None
-    check_arch_batches(sizes)
-    return sizes
+        raise ConfigError(f"{option} must be a comma list of {kind.__name__}s, got "
+                          f"{text!r}") from None
+
+
+def parse_arch_space(batches: str, resolutions: str, widths: str) -> ArchSpace:
+    """``"32,64"``, ``"224"``, ``"1"`` -> the :class:`~energypred.sampling.ArchSpace` variants
+    draw from: batch sizes (samples per call), resolutions (px), width multipliers."""
+    return ArchSpace(batch_sizes=_numbers(batches, int, "--arch-batches"),
+                     resolutions=_numbers(resolutions, int, "--arch-resolutions"),
+                     widths=_numbers(widths, float, "--arch-widths"))
 
 
 def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F821
@@ -121,7 +132,7 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         samplers=_names(args.sampler, SAMPLERS, "sampler"),
         phases=_names(args.phase, PHASES, "phase"),
         samples=args.samples if layers else 0, arch_samples=arch_samples, seed=args.seed,
-        arch_batch_sizes=parse_batches(args.arch_batches),
+        arch_space=parse_arch_space(args.arch_batches, args.arch_resolutions, args.arch_widths),
         shard=parse_shard(args.shard), window_s=args.window_s, repeats=args.repeats,
         max_time_s=parse_duration(args.max_time) if args.max_time else None,
         max_memory_bytes=int(args.max_memory_gb * 1e9) if args.max_memory_gb else None,

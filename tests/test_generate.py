@@ -151,13 +151,15 @@ def test_bad_arguments_give_one_line_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("whole_every_s", [0.0, 1e-12])
 def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient(
-        tmp_path: Path, whole_every_s: float) -> None:
+        tmp_path: Path, whole_every_s: float, monkeypatch: pytest.MonkeyPatch) -> None:
     from energypred.generate import GenerateOptions, generate
     from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
     from energypred.measurement import FakeMeter, in_network
     from energypred.measurement import workloads as wl
     from energypred.sampling import sample_architecture
 
+    if whole_every_s == 0:  # every evicted-weight leaf's weights now count as lost in traffic
+        monkeypatch.setattr(in_network, "MIN_WEIGHT_SHARE", 1e9)
     opts = GenerateOptions(out=tmp_path / "ds", layers=[], architectures=["alexnet"],
                            phases=["inference", "training"], samples=0, arch_samples=1,
                            window_s=0.01, repeats=2, max_call_s=5.0, settle_s=0.1,
@@ -208,4 +210,10 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
         assert len(expected) > 0 and len(evicted) == len(expected)
         assert sorted(json.loads(c)["weight_copies"] for c in evicted.config_json) == sorted(
             n for _, n in expected)
-        assert (evicted.status == "ok").all() and row.timestamp >= evicted.timestamp.max()
+        # those whose weights are lost in their activations' traffic are written as skipped
+        lost = {c.config_hash(): why for c, _ in expected
+                if (why := in_network.weights_lost_in_traffic(c))}
+        assert len(lost) == (len(expected) if whole_every_s == 0 else 0)
+        for h, status, error in zip(evicted.config_hash, evicted.status, evicted.error):
+            assert (status, error) == ("skipped", lost[h]) if h in lost else status == "ok"
+        assert row.timestamp >= evicted.timestamp.max()

@@ -7,7 +7,7 @@ import pytest
 from synthetic import dataset
 from torch import nn
 
-from energypred.configs import ArchConfig
+from energypred.configs import ArchConfig, LayerConfig
 from energypred.streaming import evicted_j_per_byte
 from energypred.evaluation import evaluate
 from energypred.measurement import in_network
@@ -38,6 +38,25 @@ def test_vgg11_leaves_worth_evicting() -> None:
     assert picked[0][1] == 228  # 64->128 conv: 73,856 x 4 B = 295,424 B; ceil(64 MiB / that)
     assert all(c.context["weight_copies"] == n for c, n in picked)
     assert len({c.config_hash() for c, _ in picked} & {c.config_hash() for c in leaves}) == 0
+
+
+def test_weights_lost_in_their_activations_traffic_are_not_worth_evicting() -> None:
+    # VGG16 at 224 px, width 1: the 512->512 convolutions hold 512 x 512 x 9 + 512 = 2,359,808
+    # weights = 9.44 MB. At 14x14 and batch 128, input and output hold 128 x 512 x 14 x 14 =
+    # 12,845,056 elements each: 102.8 MB moved, weights 9.2 % of it >= 1/16: measured. At 28x28
+    # (4x the activations, 2.3 %), and at 14x14 with batch 256 (4.6 %), they are lost in it.
+    def leaf(batch: int, index: int) -> LayerConfig:
+        cfg = ArchConfig("vgg16", batch_size=batch, resolution=224, width_mult=1.0,
+                         num_classes=1000)
+        leaves = in_network.arch_leaves(cfg, wl.trace_arch(cfg), "inference")
+        return next(c for c in leaves if c.context["layer_index"] == index)
+
+    assert leaf(128, 28).input_shape == (128, 512, 14, 14)
+    assert in_network.weights_lost_in_traffic(leaf(128, 28)) is None
+    assert in_network.weights_lost_in_traffic(leaf(1, 21)) is None
+    why = in_network.weights_lost_in_traffic(leaf(128, 21))
+    assert why is not None and "9.44 MB" in why and "411 MB" in why and "1/16" in why
+    assert in_network.weights_lost_in_traffic(leaf(256, 28)) is not None
 
 
 def _called(phase: str, copies: int, steps: int) -> list[int]:

@@ -184,7 +184,7 @@ class Runner:
                     est_call_s=est.call_s, input_requires_grad=grad,
                     **features.layer_columns(cfg.params, cfg.input_shape, out, counts),
                     **(extra or {}))
-        if kind == in_network.ROW_KIND and (why := in_network.weights_lost_in_traffic(cfg)):
+        if kind == in_network.ROW_KIND and (why := in_network.weights_lost_in_traffic(counts)):
             self._write(self._row(status="skipped", error=why, **base), "skipped")
             return
         self._guarded(base, est, lambda: self._measure(

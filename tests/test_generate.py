@@ -212,7 +212,7 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
             n for _, n in expected)
         # those whose weights are lost in their activations' traffic are written as skipped
         lost = {c.config_hash(): why for c, _ in expected
-                if (why := in_network.weights_lost_in_traffic(c))}
+                if (why := in_network.weights_lost_in_traffic(wl.layer_counts(c)[1]))}
         assert len(lost) == (len(expected) if whole_every_s == 0 else 0)
         for h, status, error in zip(evicted.config_hash, evicted.status, evicted.error):
             assert (status, error) == ("skipped", lost[h]) if h in lost else status == "ok"

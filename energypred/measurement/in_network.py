@@ -31,6 +31,7 @@ from typing import Any
 
 from energypred.configs import ArchConfig, LayerConfig
 from energypred.errors import ConfigError
+from energypred.layers import LayerCounts
 from energypred.measurement import workloads as wl
 from energypred.schema import EVICTED_LEAF
 
@@ -68,10 +69,10 @@ def weight_copies(weight_bytes: float, llc_bytes: int, max_copies: int = MAX_COP
     return max(1, min(max_copies, math.ceil(2 * llc_bytes / weight_bytes)))
 
 
-def weights_lost_in_traffic(leaf: LayerConfig) -> str | None:
-    """Why measuring ``leaf`` with evicted weights would tell nothing (its weights are under
-    ``MIN_WEIGHT_SHARE`` of its activation bytes), or None when they matter; sizes in bytes."""
-    c = wl.layer_counts(leaf)[1]
+def weights_lost_in_traffic(c: LayerCounts) -> str | None:
+    """Why measuring a leaf of work ``c`` (``workloads.layer_counts``) with evicted weights
+    would tell nothing (its weights are under ``MIN_WEIGHT_SHARE`` of its activation bytes), or
+    None when they matter; sizes in MB in the message."""
     w, moved = c.weight_elements * _BYTES, (c.input_elements + c.output_elements) * _BYTES
     if w >= MIN_WEIGHT_SHARE * moved:
         return None

@@ -23,6 +23,15 @@ against 1,886-1,997 (87 % of wall time inside windows against 93 %), and that ru
 (training) held out against 6.0 / 5.8 % over all runs. ``generate`` measures every 4 s.
 
 ``every_s = 0`` gives the former protocol: before and after only (``bracketed``).
+
+Large networks (``max_share``): at full size and batch 128-256 one whole measurement takes
+1-4 minutes (VGG16 at 224 px, batch 256: 49.9 s per call on the Xeon VM), so measuring it
+every 4-20 s of leaf time spends nearly the whole run on it (the Xeon VM's twelfth run: 37-53
+configurations/hour). A measurement between the leaves is therefore also held back until the
+leaves have had ``(1 - max_share) / max_share`` times as long as the last whole measurement
+took; at ``max_share = 0.5`` (``generate``'s default) the whole network gets at most about half
+of the bracket's time. Measurements shorter than ``every_s``, every network at batch 1-16 in the
+shipped runs, are not held back.
 """
 
 from __future__ import annotations
@@ -45,14 +54,26 @@ class WholeNetwork:
     Args:
         measure_once: measures the whole network once (R windows); J per call, s per call.
         every_s: least time between two measurements, s, before the last (0: none between).
+        max_share: largest share of the bracket's time the whole network's measurements take
+            (0 < max_share <= 1; 1: no limit beyond ``every_s``).
+        clock: seconds from an arbitrary origin (``time.monotonic``; tests pass a fake).
+
+    Raises:
+        ValueError: ``max_share`` outside (0, 1].
     """
 
-    def __init__(self, measure_once: Callable[[], Measurement], every_s: float) -> None:
+    def __init__(self, measure_once: Callable[[], Measurement], every_s: float,
+                 max_share: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if not 0 < max_share <= 1:
+            raise ValueError(f"max_share must be in (0, 1], got {max_share}")
         self.measure_once = measure_once
         self.every_s = every_s
+        self.max_share = max_share
+        self.clock = clock
         self.parts: list[Measurement] = []
         self.error: RuntimeError | ValueError | MemoryError | None = None
         self._last_s = 0.0
+        self._last_took_s = 0.0
 
     @property
     def protocol(self) -> str:
@@ -63,16 +84,24 @@ class WholeNetwork:
     def measure(self) -> Measurement:
         """Measure the whole network now (the first measurement goes through the run's budget
         guard, which catches what it raises)."""
+        start = self.clock()
         m = self.measure_once()
         self.parts.append(m)
-        self._last_s = time.monotonic()
+        self._last_s = self.clock()
+        self._last_took_s = self._last_s - start
         return m
 
+    def wait_s(self) -> float:
+        """Least time between the end of the last measurement and the next one between the
+        leaves, s: ``every_s``, or longer where the last measurement took long
+        (``max_share``, module doc)."""
+        return max(self.every_s, self._last_took_s * (1 - self.max_share) / self.max_share)
+
     def between(self) -> bool:
-        """Measure again if ``every_s`` have passed since the last measurement; returns whether
+        """Measure again if :meth:`wait_s` have passed since the last measurement; returns whether
         it did. A failure is kept and raised by :meth:`close`, so the row says it failed."""
         if (self.every_s <= 0 or not self.parts or self.error is not None
-                or time.monotonic() - self._last_s < self.every_s):
+                or self.clock() - self._last_s < self.wait_s()):
             return False
         try:
             self.measure()

@@ -98,6 +98,9 @@ class GenerateOptions:
     #: and 2.0-3.8 % at 15 s, at 1,563-1,597 configurations/hour against 1,886-1,997
     #: (bracket.py)
     whole_every_s: float = 4.0
+    #: largest share of a bracket's time its whole network's measurements take (bracket.py):
+    #: at full size and batch 128-256 one measurement takes minutes
+    whole_max_share: float = 0.5
     #: refuse to resume when the reference reading is off the dataset's by more (0: no check)
     max_reference_shift: float = 0.25
     #: allocator state to measure in (measurement/allocator.py): padded | system

@@ -211,7 +211,7 @@ class Runner:
             out = traced[-1].output_shape
             whole = WholeNetwork(lambda: self._measure(wl.build_arch(cfg), cfg.input_shape,
                                                        phase, grad_input=False),
-                                 self.opts.whole_every_s)
+                                 self.opts.whole_every_s, self.opts.whole_max_share)
             base = dict(row_kind="architecture", sampler="architecture", phase=phase,
                         sample_index=index, layer_type="architecture",
                         config_hash=cfg.config_hash(), config_json=_json(cfg.payload()),

@@ -45,6 +45,56 @@ def test_between_measures_only_when_due_and_close_pools_every_measurement() -> N
     assert not late.between() and late.close().repeats == 6
 
 
+class _Clock:
+    """A fake monotonic clock (s) that a measurement advances by its own duration."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_a_long_whole_measurement_waits_for_as_long_again_of_leaves_at_half_share() -> None:
+    clock = _Clock()
+    took = iter([60.0, 60.0, 2.0, 2.0])  # s per whole measurement
+
+    def once() -> Measurement:
+        clock.now_s += next(took)
+        return _m(1.0)
+
+    w = WholeNetwork(once, every_s=4.0, max_share=0.5, clock=clock)
+    w.measure()  # t = 0 -> 60 s
+    # share 0.5: wait max(4, 60 x 0.5 / 0.5) = 60 s after it ended, not 4
+    assert w.wait_s() == pytest.approx(60.0)
+    clock.now_s += 30.0
+    assert not w.between()  # 30 s of leaves: not yet
+    clock.now_s += 30.0
+    assert w.between()  # 60 s of leaves: due; t = 120 -> 180
+    # 120 s measuring against 60 s of leaves so far; the next 2 s measurement then waits
+    # max(4, 2) = 4 s: a short measurement is held back by every_s alone
+    clock.now_s += 60.0
+    assert w.between() and w.wait_s() == pytest.approx(4.0)
+    clock.now_s += 3.9
+    assert not w.between()
+    clock.now_s += 0.1
+    assert w.between()
+
+    # max_share 1 is the old rule: every_s alone, however long the measurement took
+    clock.now_s = 0.0
+    took = iter([60.0])
+    unlimited = WholeNetwork(once, every_s=4.0, clock=clock)
+    unlimited.measure()
+    assert unlimited.wait_s() == pytest.approx(4.0)
+    # share 0.25: a 60 s measurement waits 60 x 0.75 / 0.25 = 180 s
+    took = iter([60.0])
+    quarter = WholeNetwork(once, every_s=4.0, max_share=0.25, clock=clock)
+    quarter.measure()
+    assert quarter.wait_s() == pytest.approx(180.0)
+    with pytest.raises(ValueError, match="max_share"):
+        WholeNetwork(once, 4.0, max_share=0.0)
+
+
 def test_a_failed_measurement_between_the_leaves_fails_the_row() -> None:
     calls = iter([_m(1.0)])
 

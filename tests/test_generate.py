@@ -140,6 +140,8 @@ def test_bad_arguments_give_one_line_errors(tmp_path: Path) -> None:
         (["--arch-widths", "full"], "comma list of floats"),
         (["--arch-resolutions", "32"], "resolutions must be >= 64 px"),
         (["--arch-batches", "0,64"], "batch sizes must be >= 1"),
+        (["--max-whole-share", "0"], "--max-whole-share must be in (0, 1]"),
+        (["--max-whole-share", "1.5"], "--max-whole-share must be in (0, 1]"),
     ]
     for extra, message in cases:
         res = run_cli("generate", "--out", str(tmp_path / "x"), *extra)
@@ -163,7 +165,8 @@ def test_whole_network_brackets_its_leaves_and_the_stem_skips_the_input_gradient
     opts = GenerateOptions(out=tmp_path / "ds", layers=[], architectures=["alexnet"],
                            phases=["inference", "training"], samples=0, arch_samples=1,
                            window_s=0.01, repeats=2, max_call_s=5.0, settle_s=0.1,
-                           progress=False, whole_every_s=whole_every_s, probe_s=0.002)
+                           progress=False, whole_every_s=whole_every_s, probe_s=0.002,
+                           whole_max_share=1.0)  # every call of between() due (bracket.py)
     summary = generate(opts, FakeMeter())
     assert summary.failed == 0
     assert len(summary.whole_measurements) == 2  # one whole network per phase

@@ -72,6 +72,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--whole-every-s", type=float, default=4.0,
                    help="measure a whole network again between its leaves this often (s; "
                         "default 4; 0: only before and after them)")
+    p.add_argument("--max-whole-share", type=float, default=0.5,
+                   help="largest share of a network's time spent measuring it whole: a "
+                        "measurement that took T s waits T x (1 - share) / share s of leaves "
+                        "before the next (default 0.5; 1: no limit beyond --whole-every-s)")
     p.add_argument("--probe-s", type=float, default=0.0,
                    help="time the reference convolution this long between measurements, so "
                         "each row records the machine's speed right then (s; e.g. 0.3; "
@@ -121,6 +125,8 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         raise ConfigError("--samples and --arch-samples must be >= 0")
     if args.window_s <= 0 or args.repeats < 1:
         raise ConfigError("--window-s must be > 0 and --repeats >= 1")
+    if not 0 < args.max_whole_share <= 1:
+        raise ConfigError(f"--max-whole-share must be in (0, 1], got {args.max_whole_share}")
     layers = _names(args.layers, SAMPLED_LAYER_TYPES, "layer")
     archs = _names(args.architectures, list(ARCHITECTURES), "architecture")
     if not layers and not archs:
@@ -137,7 +143,7 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         max_time_s=parse_duration(args.max_time) if args.max_time else None,
         max_memory_bytes=int(args.max_memory_gb * 1e9) if args.max_memory_gb else None,
         max_call_s=args.max_call_s, reference_every_s=args.reference_every_s,
-        whole_every_s=max(0.0, args.whole_every_s),
+        whole_every_s=max(0.0, args.whole_every_s), whole_max_share=args.max_whole_share,
         threads=args.threads, progress=not args.no_progress,
         flush_rows=max(1, args.flush_rows), settle_s=max(0.0, args.settle_s),
         evicted_leaves=not args.no_evicted_leaves,

@@ -26,6 +26,23 @@ def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str
                           text=True, timeout=timeout, cwd=ROOT, env=env)
 
 
+def run_in_process(capsys: pytest.CaptureFixture[str], *args: str
+                   ) -> subprocess.CompletedProcess[str]:
+    """Run ``energypred ARGS`` through ``cli.main`` in this process, as ``run_cli`` does in a
+    subprocess, minus the 2-4 s of interpreter and torch start-up each call costs there; for
+    tests of many error cases, which keep one ``run_cli`` case to check the process end to end
+    (output from warnings and logging at start-up goes elsewhere in process)."""
+    from energypred.cli import main
+
+    capsys.readouterr()  # drop what the test printed before
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's errors exit
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(["energypred", *args], code, out.out, out.err)
+
+
 @pytest.fixture
 def tiny_args() -> list[str]:
     """Arguments that keep a real generate run to a few seconds."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, run_in_process
 
 from energypred.carbon import (
     WORLD_AVERAGE_G_PER_KWH,
@@ -53,11 +53,11 @@ def test_country_and_fallback() -> None:
         resolve_intensity("FRA", carbon_intensity=10)
 
 
-def test_cli_errors_and_fallback_are_stated() -> None:
+def test_cli_errors_and_fallback_are_stated(capsys: pytest.CaptureFixture[str]) -> None:
     bad = run_cli("predict", "alexnet", "--country", "XYZ")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "unknown country code 'XYZ'" in bad.stderr and "energypred countries" in bad.stderr
-    mix = run_cli("predict", "alexnet", "--energy-mix", "coal=0.7")
+    mix = run_in_process(capsys, "predict", "alexnet", "--energy-mix", "coal=0.7")
     assert mix.returncode == 2 and "sum to 1" in mix.stderr
     ok = run_cli("predict", "alexnet", "--input-shape", "3,64,64")
     assert ok.returncode == 0 and "world average" in ok.stdout and "g CO2e" in ok.stdout

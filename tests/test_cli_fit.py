@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from conftest import run_cli
+from conftest import run_cli, run_in_process
 from synthetic import dataset
 
 from energypred.dataset import ShardWriter
@@ -66,52 +68,56 @@ def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
     assert "batch    4  n " in res.stdout  # the errors by batch size
 
 
-def test_evaluate_records_the_errors_that_predict_then_shows(tmp_path: Path) -> None:
+def test_evaluate_records_the_errors_that_predict_then_shows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = partial(run_in_process, capsys)  # in process: no start-up per call
     _write(tmp_path / "ds", "t")
-    assert run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m")
-                   ).returncode == 0
+    assert run("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m")
+               ).returncode == 0
     ask = ["predict", "alexnet", "--predictor", str(tmp_path / "m"), "--batch-size", "1",
            "--input-shape", "3,64,64", "--kwargs", '{"width_mult": 0.25}']
-    assert "expected error: not measured" in run_cli(*ask).stdout
+    assert "expected error: not measured" in run(*ask).stdout
     # no predictor directory named, or data it was not fitted on: one line, exit 2, no write
-    res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--record")
+    res = run("evaluate", "--data", str(tmp_path / "ds"), "--record")
     assert res.returncode == 2 and "--predictor" in res.stderr
     shutil.copytree(tmp_path / "ds", tmp_path / "other")
     _write(tmp_path / "other", "u", n=3)
-    res = run_cli("evaluate", "--data", str(tmp_path / "other"), "--predictor",
-                  str(tmp_path / "m"), "--record")
+    res = run("evaluate", "--data", str(tmp_path / "other"), "--predictor",
+              str(tmp_path / "m"), "--record")
     assert res.returncode == 2 and "fitted on other data" in res.stderr
     assert "evaluation" not in json.loads((tmp_path / "m" / "metadata.json").read_text())
-    res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"),
-                  "--record")
+    res = run("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"),
+              "--record")
     assert res.returncode == 0, res.stderr
     phases = json.loads((tmp_path / "m" / "metadata.json").read_text())["evaluation"]["phases"]
     assert phases["inference"]["n"] > 0 and 0 <= phases["inference"]["mape_held_out"] < 1
     assert set(phases["inference"]["mape_by_architecture"]) == {"alexnet", "vgg11"}
     # the synthetic variants are at batches 1, 2 and 4; predict at batch 1 quotes its own
     assert set(phases["inference"]["mape_by_batch"]) == {"1", "2", "4"}
-    assert "; at batch 1: " in run_cli(*ask).stdout
-    out = json.loads(run_cli(*ask, "--json").stdout)
+    assert "; at batch 1: " in run(*ask).stdout
+    out = json.loads(run(*ask, "--json").stdout)
     assert out["expected_error"]["mape_held_out"] == phases["inference"]["mape_held_out"]
-    assert "mean absolute on" in run_cli(*ask).stdout  # the recorded predictor still loads
+    assert "mean absolute on" in run(*ask).stdout  # the recorded predictor still loads
 
 
-def test_fit_takes_the_context_terms_that_evaluate_then_refits(tmp_path: Path) -> None:
+def test_fit_takes_the_context_terms_that_evaluate_then_refits(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = partial(run_in_process, capsys)  # in process: no start-up per call
     _write(tmp_path / "ds", "t")
     # an unknown term: one line, exit 2, before any regressor is fitted, nothing written
-    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "bad"),
-                  "--context-terms", "bytes,gradients")
+    res = run("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "bad"),
+              "--context-terms", "bytes,gradients")
     assert res.returncode == 2 and "subset of bytes,leaf" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
     # --llc-mib overrides the 32 MiB the rows record; the context is fitted up to it
-    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"),
-                  "--context-terms", "bytes,leaf,batch", "--llc-mib", "48")
+    res = run("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"),
+              "--context-terms", "bytes,leaf,batch", "--llc-mib", "48")
     assert res.returncode == 0, res.stderr
     assert "per leaf call per sample" in res.stdout
     ctx = json.loads((tmp_path / "m" / "metadata.json").read_text())["context"]
     assert set(ctx["j_per_leaf_sample"]) == {"inference"}
     assert ctx["llc_bytes"] == 48 * 2**20
-    res = run_cli("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"))
+    res = run("evaluate", "--data", str(tmp_path / "ds"), "--predictor", str(tmp_path / "m"))
     assert res.returncode == 0, res.stderr
     assert "(network context: bytes, leaf, batch)" in res.stdout
 
@@ -125,18 +131,20 @@ def test_fit_refuses_data_measured_elsewhere_that_records_no_llc(tmp_path: Path)
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
 
 
-def test_fit_records_a_median_pool_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+def test_fit_records_a_median_pool_and_refuses_an_unknown_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = partial(run_in_process, capsys)  # in process: no start-up per call
     _write(tmp_path / "ds", "t")
-    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"),
-                  "--whole-pool", "median")
+    res = run("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"),
+              "--whole-pool", "median")
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path / "m" / "metadata.json").read_text())["whole_pool"] == "median"
-    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "n"),
-                  "--whole-pool", "mode")
+    res = run("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "n"),
+              "--whole-pool", "mode")
     assert res.returncode == 2 and "invalid choice" in res.stderr
     assert not (tmp_path / "n").exists()
     # the median pools steady windows: with every window kept there is nothing to pool
-    res = run_cli("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "o"),
-                  "--whole-pool", "median", "--all-windows")
+    res = run("fit", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "o"),
+              "--whole-pool", "median", "--all-windows")
     assert res.returncode == 2 and "--all-windows" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

@@ -140,8 +140,9 @@ def test_rows_of_two_machines_are_never_mixed_silently() -> None:
         check_same_machine(df, "a1", "AMD EPYC")
 
 
-def test_fit_and_evaluate_refuse_a_dataset_of_two_machines(tmp_path: Path) -> None:
-    from conftest import run_cli
+def test_fit_and_evaluate_refuse_a_dataset_of_two_machines(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import run_cli, run_in_process
 
     w = ShardWriter(tmp_path / "ds", prefix="t")
     for i, hw in enumerate(["a1", "a1", "b2"]):
@@ -152,7 +153,7 @@ def test_fit_and_evaluate_refuse_a_dataset_of_two_machines(tmp_path: Path) -> No
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1, res.stderr
         assert "mixes measurements from 2 machines" in lines[0]
-        res = run_cli(*cmd, "--data", str(tmp_path / "ds"), "--hardware-id", "c3")
+        res = run_in_process(capsys, *cmd, "--data", str(tmp_path / "ds"), "--hardware-id", "c3")
         assert res.returncode == 2 and "no rows from machine c3" in res.stderr
     assert not (tmp_path / "m").exists()
 

@@ -37,8 +37,8 @@ def run_in_process(capsys: pytest.CaptureFixture[str], *args: str
     capsys.readouterr()  # drop what the test printed before
     try:
         code = main(list(args))
-    except SystemExit as exc:  # argparse's errors exit
-        code = exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:  # argparse's errors exit; as the interpreter maps the code
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     out = capsys.readouterr()
     return subprocess.CompletedProcess(["energypred", *args], code, out.out, out.err)
 

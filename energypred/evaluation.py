@@ -183,8 +183,8 @@ class Evaluation:
         ``predict`` shows as its expected error: networks (n), held-out MAPE overall and per
         architecture, share within ±10 %, MAPE with each run's offset taken out, the noise
         floor of the measured wholes, n and MAPE of the precisely measured ones
-        (:meth:`by_precision`) and MAPE per batch size (:meth:`by_batch`; fractions; None
-        where not known)."""
+        (:meth:`by_precision`), MAPE per batch size (:meth:`by_batch`; fractions; None
+        where not known) and the costliest measured whole (``max_measured_j``, J per call)."""
         s, within, precision = self.summary(), self.within_runs(), self.by_precision()
         batches = self.by_batch()
         out: dict[str, dict[str, Any]] = {}
@@ -202,7 +202,9 @@ class Evaluation:
                                          for (p, arch), r in s.iterrows()
                                          if p == phase and arch != "ALL"},
                 "mape_by_batch": {str(int(b)): _num(r.mape_held_out)
-                                  for (p, b), r in batches.iterrows() if p == phase}}
+                                  for (p, b), r in batches.iterrows() if p == phase},
+                "max_measured_j": _num(self.rows.loc[self.rows["phase"] == phase,
+                                                     "measured_j"].max())}
         return out
 
     def in_network(self) -> pd.DataFrame:

@@ -125,7 +125,8 @@ def expected_error_line(r: Report) -> str:
             + (f"; {100 * within:.0f} % within ±10 %" if within is not None else "")
             + (f"; {100 * precise:.1f} % on the {e['n_precise']} measured to within "
                f"{100 * e['precise_sem']:.0f} %" if precise is not None else "")
-            + _batch_note(e, r.batch_size) + f"; energypred evaluate, {date})")
+            + _batch_note(e, r.batch_size) + _size_note(e, r.energy_j)
+            + f"; energypred evaluate, {date})")
 
 
 def _batch_note(e: dict[str, Any], batch_size: int) -> str:
@@ -140,6 +141,18 @@ def _batch_note(e: dict[str, Any], batch_size: int) -> str:
         return (f"; its networks were measured up to batch {max(by_batch)}, none at "
                 f"{batch_size}: expect more")
     return ""
+
+
+def _size_note(e: dict[str, Any], energy_j: float) -> str:
+    """A warning when ``energy_j`` (J per pass) is above the costliest whole network the
+    error was measured on ('' within it, or for predictors evaluated before it was kept):
+    networks beyond it move gigabytes per layer, whose page faults inside the network no
+    regressor prices (VGG16 at 224 px and batch 128 was priced 32 % low on the Zen 5 VM)."""
+    top = e.get("max_measured_j")
+    if top is None or energy_j <= top:
+        return ""
+    return (f"; its costliest measured network took {top:.3g} J per pass, this one is priced "
+            f"at {energy_j:.3g} J: beyond what was checked, expect more")
 
 
 def compare_record(title: str, r: Report) -> dict[str, Any]:

@@ -132,6 +132,7 @@ def test_the_record_predict_shows_holds_each_phases_errors() -> None:
     assert rec["n_precise"] == 0 and rec["mape_precise"] is None
     # batch 1: (10 + 6) / 2 = 8 %; batch 8: 2 %
     assert rec["mape_by_batch"] == pytest.approx({"1": 0.08, "8": 0.02})
+    assert rec["max_measured_j"] == pytest.approx(3.0)  # the costliest of 1, 2 and 3 J
 
 
 def test_wholes_are_split_by_how_precisely_they_were_measured() -> None:

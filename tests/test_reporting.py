@@ -66,6 +66,11 @@ def test_expected_error_line_quotes_the_recorded_figures(predictor: Predictor) -
     assert "; at batch 2: 4.1 %; energypred evaluate" in line_at(r, by_batch)
     big = dataclasses.replace(r, batch_size=64)
     assert "measured up to batch 16, none at 64: expect more;" in line_at(big, by_batch)
+    # priced above the costliest measured whole: a warning; at or below it, none
+    assert "costliest" not in line
+    small = {**rec, "max_measured_j": r.energy_j / 2}
+    assert "beyond what was checked, expect more;" in line_at(r, small)
+    assert "costliest" not in line_at(r, {**rec, "max_measured_j": r.energy_j})
 
 
 def line_at(r: object, rec: dict[str, object]) -> str:

@@ -146,8 +146,9 @@ def _batch_note(e: dict[str, Any], batch_size: int) -> str:
 def _size_note(e: dict[str, Any], energy_j: float) -> str:
     """A warning when ``energy_j`` (J per pass) is above the costliest whole network the
     error was measured on ('' within it, or for predictors evaluated before it was kept):
-    networks beyond it move gigabytes per layer, whose page faults inside the network no
-    regressor prices (VGG16 at 224 px and batch 128 was priced 32 % low on the Zen 5 VM)."""
+    its measured error says nothing about networks larger than any it saw, and the largest
+    can cost more than their leaves predict (page faults in gigabyte buffers: VGG16 at 224 px
+    and batch 128 was priced 32 % low on the Zen 5 VM, CodeCarbon TDP × load estimates)."""
     top = e.get("max_measured_j")
     if top is None or energy_j <= top:
         return ""

@@ -53,6 +53,32 @@ def test_padded_allocator_takes_no_page_faults_where_the_system_one_does() -> No
     assert padded < 0.01 * system  # the same pages again, still mapped
 
 
+# 2.25 GiB malloc'd and freed, never touched (so no memory is used): with a trim threshold
+# below it (glibc's int maximum, 2 GiB - 1, before 2026-12-07) free() hands it back and the heap's
+# end (sbrk(0)) returns to where it was; with padded's "never", the heap keeps it.
+_HEAP_KEPT = """
+import ctypes, sys
+from energypred.measurement.allocator import configure
+configure('padded')
+libc = ctypes.CDLL(None)
+libc.sbrk.restype = libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes, libc.free.argtypes = [ctypes.c_size_t], [ctypes.c_void_p]
+libc.sbrk.argtypes = [ctypes.c_ssize_t]
+start = libc.sbrk(0)
+block = libc.malloc(9 * 2**28)
+assert block, "malloc refused 2.25 GiB"
+libc.free(block)
+print(libc.sbrk(0) - start)
+"""
+
+
+@glibc
+def test_padded_allocator_keeps_gigabytes_freed_at_the_top_of_its_heap() -> None:
+    out = subprocess.run([sys.executable, "-c", _HEAP_KEPT], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert int(out.stdout.strip()) >= 9 * 2**28
+
+
 @glibc
 def test_a_process_never_switches_allocator_state() -> None:
     code = ("from energypred.measurement.allocator import configure\n"

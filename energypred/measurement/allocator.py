@@ -36,6 +36,14 @@ After warm-up a call reuses pages it already touched::
 Faults are still counted for every measurement (``minor_faults_per_call``), so any that remain
 show in the data.
 
+"Never trims" took two tries. Until 2026-12-07 the threshold was ``2**31 - 1``, the largest
+``int``: glibc then trimmed whenever more than 2 GiB lay free at the top of its heap, which
+only networks at full size and large batches reach. VGG16 at 224 px and batch 128 (Zen 5 VM,
+inference, ``torch.no_grad``, scratch timing of three calls each) took 2.2-2.8 M faults and
+16.5-21.2 s per call that way, and 0.1-0.55 M faults and 10.5-13.3 s with ``-1``, which glibc
+reads as the largest ``size_t``: never. At batch 64 it took none after its first call. Rows
+measured before then say so themselves: their ``minor_faults_per_call`` is in the millions.
+
 ``padded`` is process-wide and cannot be undone (glibc then stops adapting its thresholds), so
 :func:`configure` is called once, before anything is measured, and a process never switches.
 """
@@ -54,10 +62,14 @@ from energypred.schema import ALLOCATORS, PADDED_ALLOCATOR as PADDED, SYSTEM_ALL
 __all__ = ["ALLOCATORS", "MALLOPT", "MKL_ENV", "PADDED", "SYSTEM", "configure", "configured",
            "describe", "env_ready", "minor_faults"]
 
-#: glibc ``mallopt`` settings of ``padded`` (<malloc.h> parameter, value): never trim the heap,
-#: never map a block of its own, grow the heap 64 MiB at a time
+#: glibc ``mallopt`` settings of ``padded`` (<malloc.h> parameter, value): never trim the heap
+#: (-1: mallopt's ``int`` becomes the largest ``size_t``), never map a block of its own, grow the
+#: heap 64 MiB at a time
 MALLOPT: tuple[tuple[str, int, int], ...] = (
-    ("M_TRIM_THRESHOLD", -1, 2**31 - 1), ("M_TOP_PAD", -2, 64 << 20), ("M_MMAP_MAX", -4, 0))
+    ("M_TRIM_THRESHOLD", -1, -1), ("M_TOP_PAD", -2, 64 << 20), ("M_MMAP_MAX", -4, 0))
+#: the largest ``size_t`` on 64-bit Linux: what glibc makes of -1, and what its environment
+#: variables need spelled out
+_SIZE_MAX = 2**64 - 1
 #: read by MKL when it loads (so only from the environment a process starts with): its own
 #: memory manager, which maps buffers of its own, off
 MKL_ENV: dict[str, str] = {"MKL_DISABLE_FAST_MM": "1"}
@@ -69,7 +81,7 @@ _configured: str | None = None
 def describe(name: str) -> str:
     """One line saying what an allocator setting means, for reports and metadata."""
     if name == PADDED:
-        env = " ".join([f"MALLOC_{n[2:]}_={v}" for n, _, v in MALLOPT]
+        env = " ".join([f"MALLOC_{n[2:]}_={v & _SIZE_MAX}" for n, _, v in MALLOPT]
                        + [f"{k}={v}" for k, v in MKL_ENV.items()])
         return (f"padded (freed memory stays mapped: no page faults per call after warm-up; "
                 f"run with {env} to match)")

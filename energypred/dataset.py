@@ -24,8 +24,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from energypred.errors import DatasetError
-from energypred.schema import (ARROW_SCHEMA, EVICTED_LEAF, READABLE_VERSIONS, SCHEMA_VERSION,
-                               SYSTEM_ALLOCATOR, to_table)
+from energypred.schema import (ARROW_SCHEMA, EVICTED_LEAF, PADDED_ALLOCATOR, READABLE_VERSIONS,
+                               SCHEMA_VERSION, SYSTEM_ALLOCATOR, to_table)
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +270,49 @@ def one_allocator(df: pd.DataFrame, where: str = "the dataset") -> str | None:
         raise DatasetError(f"{where} mixes allocator states {', '.join(found)}; keep each "
                            f"state's shards in a directory of its own")
     return found[0] if found else None
+
+
+#: when ``padded`` began to never trim its heap (measurement/allocator.py); before, glibc handed
+#: memory back whenever more than :data:`TRIM_BYTES` lay free at the heap's top
+PADDED_NEVER_TRIMS_SINCE = pd.Timestamp("2026-12-07T10:45:00Z")
+#: the trim threshold ``padded`` had before then (bytes): glibc's largest ``int``
+TRIM_BYTES = 2**31 - 1
+#: page faults per call that mark a trimmed heap: the pages handed back come back as faults by
+#: the thousand (the Zen 5 VM's padded calls over 2 GiB took either at most 4 faults per call or
+#: at least 7,016)
+TRIM_FAULTS = 1000
+
+
+def trimmed_heap(df: pd.DataFrame) -> pd.Series:
+    """Which measured rows took page faults from a trimmed heap: made with ``padded`` before
+    :data:`PADDED_NEVER_TRIMS_SINCE`, by a call estimated to need more than :data:`TRIM_BYTES`
+    (``est_memory_bytes``), with at least :data:`TRIM_FAULTS` minor page faults per call. Such a
+    call paid for
+    fresh pages that ``padded`` now keeps (VGG16 at 224 px and batch 128: 2.5 M faults per
+    inference call and 44 % more energy than its leaves on the Zen 5 VM), so it measured another
+    condition than the rows around it. A boolean Series aligned with ``df``."""
+    cols = ("allocator", "timestamp", "est_memory_bytes", "minor_faults_per_call", "status")
+    if df.empty or any(c not in df for c in cols):
+        return pd.Series(False, index=df.index)
+    return ((df["allocator"] == PADDED_ALLOCATOR) & (df["status"] == "ok")
+            & ~(df["timestamp"] >= PADDED_NEVER_TRIMS_SINCE)
+            & (df["est_memory_bytes"].astype(float) > TRIM_BYTES)
+            & (df["minor_faults_per_call"].astype(float) >= TRIM_FAULTS))
+
+
+def without_trimmed_heap(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """``df`` without its :func:`trimmed_heap` rows, and a line saying what was left out (None
+    when nothing was). The rows stay in the dataset; fitting and evaluation pass over them."""
+    mask = trimmed_heap(df)
+    if not mask.any():
+        return df, None
+    left = df[mask]
+    wholes = int((left["row_kind"] == "architecture").sum())
+    return df[~mask], (
+        f"left out {int(mask.sum())} measurements ({wholes} of them whole networks) made with the "
+        f"padded allocator before {PADDED_NEVER_TRIMS_SINCE:%Y-%m-%d %H:%M} UTC, when it still "
+        f"handed back heap beyond 2 GiB: their calls needed more and took a median "
+        f"{left['minor_faults_per_call'].median():,.0f} page faults; re-measure them to use them")
 
 
 def check_same_conditions(df: pd.DataFrame, allocator: str, cpu_signature: str | None,

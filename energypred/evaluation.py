@@ -22,7 +22,7 @@ from energypred import features, theory
 from energypred.configs import ArchConfig
 from energypred.context import Context
 from energypred.context_fit import TERMS, fit_context, llc_for, terms_of
-from energypred.dataset import network_leaves
+from energypred.dataset import network_leaves, without_trimmed_heap
 from energypred.drift import corrected
 from energypred.fitting import fit_models
 from energypred.measurement import in_network
@@ -42,9 +42,13 @@ PRECISE_SEM = 0.02
 
 def as_fitted(df: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     """``df``'s energies in the convention a predictor's were fitted in (its ``metadata``):
-    steady windows, drift-corrected on the same footing. Returns the rows and one line per
-    step taken, to print."""
+    the same rows (measurements from a trimmed heap left out where its fit left them out:
+    ``dataset.without_trimmed_heap``), steady windows, drift-corrected on the same footing.
+    Returns the rows and one line per step taken, to print."""
     notes = []
+    if "left_out_trimmed_heap" in metadata:
+        df, note = without_trimmed_heap(df)
+        notes += [note] if note else []
     if metadata.get("steady_state", False):
         pool = str(metadata.get("whole_pool", "mean"))
         df = steady_state(df, pool=pool)

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, TINY, run_cli
 
 from energypred.dataset import (allocators, check_same_conditions, one_allocator, read_dataset,
-                                shard_paths)
+                                shard_paths, trimmed_heap, without_trimmed_heap)
 from energypred.errors import ConfigError, DatasetError
 from energypred.measurement import FakeMeter, measure
 from energypred.measurement.allocator import configure, describe
@@ -138,3 +138,56 @@ def test_resume_with_another_allocator_is_refused(tmp_path: Path) -> None:
     assert "was measured with --allocator padded" in lines[0]
     assert len(read_dataset(out)) == before
     assert all(pq.read_schema(s).get_field_index("allocator") >= 0 for s in shard_paths(out))
+
+
+def _trim_rows() -> pd.DataFrame:
+    before, after = pd.Timestamp("2026-12-07T10:01Z"), pd.Timestamp("2026-12-07T11:00Z")
+    gib = 2**30
+    rows = pd.concat([
+        # 0: padded, before the fix, a call needing 3 GiB that faulted: left out
+        _rows(timestamp=before, est_memory_bytes=3 * gib, minor_faults_per_call=2.5e6,
+              status="ok", row_kind="architecture"),
+        # 1: the same, measured after padded stopped trimming: kept
+        _rows(timestamp=after, est_memory_bytes=3 * gib, minor_faults_per_call=1e5,
+              status="ok", row_kind="architecture"),
+        # 2: before, but under 2 GiB (the trim could not happen): kept
+        _rows(timestamp=before, est_memory_bytes=gib, minor_faults_per_call=50.0, status="ok",
+              row_kind="layer"),
+        # 3: before, over 2 GiB, no fault: kept
+        _rows(timestamp=before, est_memory_bytes=3 * gib, minor_faults_per_call=0.0,
+              status="ok", row_kind="layer"),
+        # 4: the system allocator faults by design: kept
+        _rows(allocator="system", timestamp=before, est_memory_bytes=3 * gib,
+              minor_faults_per_call=9e5, status="ok", row_kind="layer"),
+        # 5: a faulted leaf of row 0's network: left out
+        _rows(timestamp=before, est_memory_bytes=4 * gib, minor_faults_per_call=7e5,
+              status="ok", row_kind="arch_layer"),
+        # 6: before, over 2 GiB, but 3 faults per call, not the thousands a trim costs: kept
+        _rows(timestamp=before, est_memory_bytes=3 * gib, minor_faults_per_call=3.0,
+              status="ok", row_kind="layer"),
+    ], ignore_index=True)
+    return rows
+
+
+def test_measurements_from_a_trimmed_heap_are_left_out_and_said_so() -> None:
+    rows = _trim_rows()
+    assert list(trimmed_heap(rows)) == [True, False, False, False, False, True, False]
+    kept, note = without_trimmed_heap(rows)
+    assert list(kept.index) == [1, 2, 3, 4, 6]
+    # median of 2.5 M and 0.7 M faults per call: 1.6 M
+    assert note is not None
+    assert note.startswith("left out 2 measurements (1 of them whole networks)")
+    assert "1,600,000 page faults" in note and "re-measure" in note
+    again, none = without_trimmed_heap(kept)
+    assert none is None and again is kept
+
+
+def test_evaluation_leaves_them_out_only_where_the_fit_did() -> None:
+    from energypred.evaluation import as_fitted
+
+    kept, notes = as_fitted(_trim_rows(), {"left_out_trimmed_heap": 2})
+    assert list(kept.index) == [1, 2, 3, 4, 6]
+    assert notes[0].startswith("left out 2 measurements")
+    # a predictor fitted before the rule existed is evaluated on the rows it was fitted on
+    kept, notes = as_fitted(_trim_rows(), {})
+    assert len(kept) == 7 and notes == []

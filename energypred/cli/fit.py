@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from energypred import artifacts
-from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset, shifted_runs
+from energypred.dataset import (dataset_hash, one_allocator, one_machine, read_dataset,
+                                shifted_runs, without_trimmed_heap)
 from energypred.context import context_lines
 from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for, parse_terms
 from energypred.machine_check import reference_metadata
@@ -127,13 +128,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: run {r.run_id} read the reference workload at {r.reference_j:.4g} J per "
               f"call, {r.ratio:.2f}x the dataset's median: the machine was in another state; "
               f"its rows are fitted as they are", file=sys.stderr)
-    _warn_faulted(df)
-    data = df if args.all_windows else steady_state(df, pool=args.whole_pool)
+    kept, note = without_trimmed_heap(df)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    _warn_faulted(kept)
+    data = kept if args.all_windows else steady_state(kept, pool=args.whole_pool)
     data = corrected(data) if args.drift_correct else data
     predictor = Predictor(fit_models(data, target=args.target), source=str(args.out))
     ctx = fit_context(data, llc, args.target, terms=terms)
     predictor.metadata.update(dataset_metadata(df), target=args.target, context=ctx.to_dict(),
                               drift_corrected=bool(args.drift_correct),
+                              left_out_trimmed_heap=int(len(df) - len(kept)),
                               **({"drift_footing": "dataset"} if args.drift_correct else {}),
                               steady_state=not args.all_windows,
                               **({"whole_pool": args.whole_pool}

@@ -42,7 +42,8 @@ only networks at full size and large batches reach. VGG16 at 224 px and batch 12
 inference, ``torch.no_grad``, scratch timing of three calls each) took 2.2-2.8 M faults and
 16.5-21.2 s per call that way, and 0.1-0.55 M faults and 10.5-13.3 s with ``-1``, which glibc
 reads as the largest ``size_t``: never. At batch 64 it took none after its first call. Rows
-measured before then say so themselves: their ``minor_faults_per_call`` is in the millions.
+measured before then say so themselves: their ``minor_faults_per_call`` runs to thousands or
+millions, and ``fit`` leaves them out (``dataset.without_trimmed_heap``).
 
 ``padded`` is process-wide and cannot be undone (glibc then stops adapting its thresholds), so
 :func:`configure` is called once, before anything is measured, and a process never switches.

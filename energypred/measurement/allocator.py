@@ -38,7 +38,8 @@ show in the data.
 
 "Never trims" took two tries. Until 2026-12-07 the threshold was ``2**31 - 1``, the largest
 ``int``: glibc then trimmed whenever more than 2 GiB lay free at the top of its heap, which
-only networks at full size and large batches reach. VGG16 at 224 px and batch 128 (Zen 5 VM,
+only calls holding gigabytes reach (networks at full size and large batches, the largest random
+convolutions). VGG16 at 224 px and batch 128 (Zen 5 VM,
 inference, ``torch.no_grad``, scratch timing of three calls each) took 2.2-2.8 M faults and
 16.5-21.2 s per call that way, and 0.1-0.55 M faults and 10.5-13.3 s with ``-1``, which glibc
 reads as the largest ``size_t``: never. At batch 64 it took none after its first call. Rows

@@ -146,14 +146,14 @@ def _batch_note(e: dict[str, Any], batch_size: int) -> str:
 def _size_note(e: dict[str, Any], energy_j: float) -> str:
     """A warning when ``energy_j`` (J per pass) is above the costliest whole network the
     error was measured on ('' within it, or for predictors evaluated before it was kept):
-    its measured error says nothing about networks larger than any it saw, and the largest
-    can cost more than their leaves predict (page faults in gigabyte buffers: VGG16 at 224 px
-    and batch 128 was priced 32 % low on the Zen 5 VM, CodeCarbon TDP × load estimates)."""
+    its measured error says nothing about networks larger than any it saw. The error there
+    can go either way: VGG16 at 224 px and batch 128 on the Zen 5 VM was priced 32 % low
+    before it was measured, and +8 % with the allocator's trim fixed (docs/findings.md)."""
     top = e.get("max_measured_j")
     if top is None or energy_j <= top:
         return ""
     return (f"; its costliest measured network took {top:.3g} J per pass, this one is priced "
-            f"at {energy_j:.3g} J: beyond what was checked, expect more")
+            f"at {energy_j:.3g} J: beyond what was checked, its error is not known")
 
 
 def compare_record(title: str, r: Report) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def test_expected_error_line_quotes_the_recorded_figures(predictor: Predictor) -
     # priced above the costliest measured whole: a warning; at or below it, none
     assert "costliest" not in line
     small = {**rec, "max_measured_j": r.energy_j / 2}
-    assert "beyond what was checked, expect more;" in line_at(r, small)
+    assert "beyond what was checked, its error is not known;" in line_at(r, small)
     assert "costliest" not in line_at(r, {**rec, "max_measured_j": r.energy_j})
 
 

@@ -58,7 +58,7 @@ from energypred import dataset, sampling
 from energypred.errors import MeasurementError
 from energypred.hardware import fingerprint
 from energypred.measurement import Meter
-from energypred.measurement.allocator import PADDED, configure
+from energypred.measurement.allocator import PADDED, configure, peak_resident_bytes
 from energypred.measurement.in_network import arch_leaves
 from energypred.measurement import workloads as wl
 from energypred.runner import Runner
@@ -165,6 +165,7 @@ def generate(opts: GenerateOptions, meter: Meter | None = None) -> RunSummary:
             writer.close()
             summary.rows_written = writer.rows_written
             summary.wall_s = time.monotonic() - t_start
+            summary.peak_resident_bytes = peak_resident_bytes()
     return summary
 
 

@@ -23,7 +23,8 @@ from energypred.configs import ArchConfig, LayerConfig
 from energypred.errors import MeasurementError
 from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
 from energypred.measurement import Meter, in_network, measure
-from energypred.measurement.allocator import PADDED, env_ready
+from energypred.measurement.allocator import (PADDED, RELEASE_ABOVE_BYTES, env_ready,
+                                              release)
 from energypred.measurement.in_network import arch_leaves
 from energypred.measurement.probe import SpeedProbe
 from energypred.measurement import workloads as wl
@@ -85,6 +86,10 @@ class Runner:
     # --- measuring -------------------------------------------------------------------------
     def _measure(self, module: torch.nn.Module, shape: tuple[int, ...], phase: str,
                  grad_input: bool, copies: int = 1) -> Measurement:
+        # a padded heap's free memory goes back to the kernel between measurements, never
+        # inside one, or it keeps every page a run ever touched (allocator.py)
+        release(RELEASE_ABOVE_BYTES)
+
         def run() -> Measurement:
             with wl.workload(module, shape, phase, grad_input, copies) as step:
                 return measure(step, self.meter, self.opts.window_s, self.opts.repeats)

@@ -33,6 +33,8 @@ class RunSummary:
     bracket_drift: list[float] = field(default_factory=list)
     #: s per call of every speed probe of the run (measurement/probe.py)
     probe_s: list[float] = field(default_factory=list)
+    #: the run's largest resident memory, bytes (0: not known)
+    peak_resident_bytes: int = 0
 
     @property
     def median_cv(self) -> dict[str, float]:
@@ -65,6 +67,9 @@ class RunSummary:
             out.append(f"  allocator {self.allocator}: {faulting} of {len(self.faults_per_call)} "
                        f"measurements took page faults (median "
                        f"{statistics.median(self.faults_per_call):,.0f} per call)")
+        if self.peak_resident_bytes:
+            out.append(f"  peak resident memory {self.peak_resident_bytes / 1e9:.1f} GB "
+                       f"(measurement/allocator.py)")
         for k, v in self.median_cv.items():
             out.append(f"  median repeat CV {k:<18} {100 * v:5.2f} %  "
                        f"(n={len(self.cv_by_type[k])})")

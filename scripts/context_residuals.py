@@ -31,7 +31,7 @@ import pandas as pd
 from energypred.configs import ArchConfig
 from energypred.cli.fit import add_llc_argument, llc_bytes_of
 from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for, parse_terms
-from energypred.dataset import network_leaves, one_machine, read_dataset
+from energypred.dataset import network_leaves, one_machine, read_dataset, without_trimmed_heap
 from energypred.drift import corrected
 from energypred.evaluation import measured_context_j
 from energypred.measurement import workloads as wl
@@ -116,7 +116,10 @@ def main() -> None:
                     help="the machine's LLC without a fitted cache (the model before it)")
     add_llc_argument(ap)
     args = ap.parse_args()
-    df = steady_state(one_machine(read_dataset(args.data), where=str(args.data)))
+    df, note = without_trimmed_heap(one_machine(read_dataset(args.data), where=str(args.data)))
+    if note:  # as fit leaves them out
+        print(note)
+    df = steady_state(df)
     df = corrected(df) if args.drift_correct else df
     terms = parse_terms(args.terms)
     r = residuals(df, terms, spill=not args.no_spill, llc_bytes=llc_bytes_of(args))

@@ -31,7 +31,7 @@ import pandas as pd
 from energypred.configs import ArchConfig
 from energypred.cli.fit import add_llc_argument, llc_bytes_of
 from energypred.context_fit import ALL_TERMS, TERMS, llc_for, parse_terms
-from energypred.dataset import network_leaves, one_machine, read_dataset
+from energypred.dataset import network_leaves, one_machine, read_dataset, without_trimmed_heap
 from energypred.drift import corrected
 from energypred.evaluation import held_out_predictor, measured_context_j
 from energypred.measurement import workloads as wl
@@ -109,7 +109,10 @@ def main() -> None:
                     help=f"context terms, a subset of {','.join(ALL_TERMS)}")
     add_llc_argument(ap)
     args = ap.parse_args()
-    df = steady_state(one_machine(read_dataset(args.data), where=str(args.data)))
+    df, note = without_trimmed_heap(one_machine(read_dataset(args.data), where=str(args.data)))
+    if note:  # as fit leaves them out
+        print(note)
+    df = steady_state(df)
     df = corrected(df) if args.drift_correct else df
     b = budget(df, protocol=args.protocol, terms=parse_terms(args.terms),
                llc_bytes=llc_bytes_of(args))

@@ -26,10 +26,11 @@ from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
 from energypred.measurement.in_network import arch_leaves, evicted_leaves
 
 
-def per_call_s(fn: Callable[[torch.Tensor], object], x: torch.Tensor, calls: int) -> float:
-    """Mean seconds per call of ``fn(x)`` after 50 warm-up calls."""
+def per_call_s(fn: Callable[[torch.Tensor], object], x: torch.Tensor, calls: int,
+               warmup: int = 50) -> float:
+    """Mean seconds per call of ``fn(x)`` after ``warmup`` warm-up calls."""
     with torch.no_grad():
-        for _ in range(50):
+        for _ in range(warmup):
             fn(x)
         t0 = time.perf_counter()
         for _ in range(calls):
@@ -37,12 +38,12 @@ def per_call_s(fn: Callable[[torch.Tensor], object], x: torch.Tensor, calls: int
     return (time.perf_counter() - t0) / calls
 
 
-def evicted_call_s(leaf: LayerConfig, copies: int, calls: int) -> float:
-    """Mean seconds per call of ``leaf`` with ``copies`` copies called in turn (warm-up: 50
+def evicted_call_s(leaf: LayerConfig, copies: int, calls: int, warmup: int = 50) -> float:
+    """Mean seconds per call of ``leaf`` with ``copies`` copies called in turn (``warmup``
     calls after each copy's first), as ``generate`` measures evicted-weight leaves."""
     with wl.workload(wl.build_layer(leaf), leaf.input_shape, "inference", False,
                      copies) as step:
-        for _ in range(50):
+        for _ in range(warmup):
             step()
         t0 = time.perf_counter()
         for _ in range(calls):
@@ -59,6 +60,8 @@ def main() -> None:
     ap.add_argument("--width", type=float, default=0.5)
     ap.add_argument("--classes", type=int, default=1000)
     ap.add_argument("--calls", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=50,
+                    help="calls before each timing (fewer for full-size networks)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-diff-ms", type=float, default=0.05)
     args = ap.parse_args()
@@ -75,21 +78,21 @@ def main() -> None:
             id(mod), inside[id(mod)] + time.perf_counter() - started[id(mod)]))
     x = torch.randn(cfg.input_shape)
     with torch.no_grad():
-        for _ in range(50):
+        for _ in range(args.warmup):
             net(x)
     inside = dict.fromkeys(inside, 0.0)
-    whole = per_call_s(net, x, args.calls)
-    # per_call_s ran 50 more warm-up calls through the hooks: divide by all of them
-    n_hooked = args.calls + 50
+    whole = per_call_s(net, x, args.calls, args.warmup)
+    # per_call_s ran its warm-up calls through the hooks too: divide by all of them
+    n_hooked = args.calls + args.warmup
     rows = []
     configs = arch_leaves(cfg, wl.trace_arch(cfg), "inference")
     llc = int(fingerprint().get("llc_bytes") or DEFAULT_LLC_BYTES)
     copies = {lf.context["layer_index"]: n for lf, n in evicted_leaves(configs, llc)}
     for leaf, m in zip(configs, leaves, strict=True):
         alone = per_call_s(wl.build_layer(leaf).eval(), torch.randn(leaf.input_shape),
-                           args.calls)
+                           args.calls, args.warmup)
         n = copies.get(leaf.context["layer_index"])
-        evicted = evicted_call_s(leaf, n, args.calls) if n else alone
+        evicted = evicted_call_s(leaf, n, args.calls, args.warmup) if n else alone
         rows.append((leaf.context["layer_name"], leaf.layer_type, alone,
                      inside[id(m)] / n_hooked, evicted, n))
     total_alone = sum(r[2] for r in rows)

@@ -79,6 +79,68 @@ def test_padded_allocator_keeps_gigabytes_freed_at_the_top_of_its_heap() -> None
     assert int(out.stdout.strip()) >= 9 * 2**28
 
 
+# 256 MiB malloc'd from the heap (padded maps no block of its own), touched, and freed with a
+# 1 MiB block after it, so it is a hole inside the heap, not its top: padded keeps its 65,536
+# pages resident; release() (malloc_trim(0)) returns them. Under system it does nothing.
+_RELEASED = """
+import ctypes, os, sys
+from energypred.measurement.allocator import configure, release
+configure(sys.argv[1])
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes, libc.free.argtypes = [ctypes.c_size_t], [ctypes.c_void_p]
+rss = lambda: int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+before = rss()
+block, after_it = libc.malloc(2**28), libc.malloc(2**20)
+assert block and after_it, "malloc refused 257 MiB"
+ctypes.memset(block, 1, 2**28)
+libc.free(block)
+kept = rss()
+print(kept - before, int(release(above_bytes=2**40)), int(release()), kept - rss())
+"""
+
+
+def _release(name: str) -> tuple[int, int, int, int]:
+    out = subprocess.run([sys.executable, "-c", _RELEASED, name], capture_output=True,
+                         text=True, check=True, cwd=ROOT)
+    kept, below, released, returned = (int(v) for v in out.stdout.split())
+    return kept, below, released, returned
+
+
+@glibc
+def test_release_returns_what_a_padded_heap_keeps_between_measurements() -> None:
+    kept, below, released, returned = _release("padded")
+    assert kept >= 2**28 - 2**24  # the freed 256 MiB still resident
+    assert below == 0  # under 1 TiB resident: left alone
+    assert released == 1 and returned >= 2**28 - 2**24  # handed back by release()
+    _, below, released, _ = _release("system")
+    assert below == released == 0  # the system state is glibc's own business
+
+
+def test_every_measurement_of_a_run_starts_with_the_heap_released(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from energypred import runner
+    from energypred.generate import GenerateOptions, generate
+
+    calls: list[str] = []
+    measure_once = runner.Runner._measure
+    monkeypatch.setattr(runner, "release",
+                        lambda above: calls.append(f"release above {above}") or True)
+    monkeypatch.setattr(runner.Runner, "_measure",
+                        lambda self, *a, **kw: (calls.append("measure"),
+                                                measure_once(self, *a, **kw))[1])
+    opts = GenerateOptions(out=tmp_path / "ds", layers=["relu"], architectures=[], samples=2,
+                           window_s=0.01, repeats=2, max_call_s=5.0, settle_s=0.1,
+                           progress=False, max_reference_shift=0)
+    summary = generate(opts, FakeMeter())
+    assert summary.measured == 2 and summary.failed == 0
+    # the reference reading, then the two layers: each measurement released first, above 2 GiB
+    assert calls == ["measure", f"release above {2**31}"] * 3
+    # the summary says how much memory the run held at most (more than torch alone: 100 MB)
+    assert summary.peak_resident_bytes > 10**8
+    assert any(line.startswith("  peak resident memory ") for line in summary.lines())
+
+
 @glibc
 def test_a_process_never_switches_allocator_state() -> None:
     code = ("from energypred.measurement.allocator import configure\n"

@@ -46,6 +46,19 @@ reads as the largest ``size_t``: never. At batch 64 it took none after its first
 measured before then say so themselves: their ``minor_faults_per_call`` runs to thousands or
 millions, and ``fit`` leaves them out (``dataset.without_trimmed_heap``).
 
+A heap that is never trimmed only grows: blocks of many sizes freed and re-allocated over a
+run leave holes that a later, larger block cannot use, and every page ever touched stays
+resident. On 2026-12-07 (Zen 5 VM, 23 GB RAM) a run measuring full-size networks at batch 256
+(VGG16's largest activations 3.3 GB each, its call estimated at 7.2 GB) grew to 24 GB resident
+and the kernel's OOM killer ended it mid-network. So a run under ``padded`` hands freed memory
+back *between* measurements once it holds more than :data:`RELEASE_ABOVE_BYTES` (2 GiB)
+resident (:func:`release`: glibc's ``malloc_trim(0)``, which also returns the free pages inside
+the heap), never during one: each measurement's warm-up touches the pages its calls need again,
+and its windows find them mapped. Below 2 GiB the heap is kept as every run before measured::
+
+    measurement k: warm-up (faults in its pages) ═[windows: no faults]═ │ release()
+    measurement k+1: warm-up (faults in its pages) ═[windows: no faults]═ │ release() ...
+
 ``padded`` is process-wide and cannot be undone (glibc then stops adapting its thresholds), so
 :func:`configure` is called once, before anything is measured, and a process never switches.
 """
@@ -58,11 +71,14 @@ import os
 import platform
 import resource
 
+import psutil
+
 from energypred.errors import ConfigError
 from energypred.schema import ALLOCATORS, PADDED_ALLOCATOR as PADDED, SYSTEM_ALLOCATOR as SYSTEM
 
-__all__ = ["ALLOCATORS", "MALLOPT", "MKL_ENV", "PADDED", "SYSTEM", "configure", "configured",
-           "describe", "env_ready", "minor_faults"]
+__all__ = ["ALLOCATORS", "MALLOPT", "MKL_ENV", "PADDED", "RELEASE_ABOVE_BYTES", "SYSTEM",
+           "configure", "configured", "describe", "env_ready", "minor_faults",
+           "peak_resident_bytes", "release", "resident_bytes"]
 
 #: glibc ``mallopt`` settings of ``padded`` (<malloc.h> parameter, value): never trim the heap
 #: (-1: mallopt's ``int`` becomes the largest ``size_t``), never map a block of its own, grow the
@@ -72,6 +88,9 @@ MALLOPT: tuple[tuple[str, int, int], ...] = (
 #: the largest ``size_t`` on 64-bit Linux: what glibc makes of -1, and what its environment
 #: variables need spelled out
 _SIZE_MAX = 2**64 - 1
+#: resident memory (bytes) above which a run hands its free heap back between measurements
+#: (:func:`release`): below it, the heap is left as every run before 2026-12-07 measured it
+RELEASE_ABOVE_BYTES = 2**31
 #: read by MKL when it loads (so only from the environment a process starts with): its own
 #: memory manager, which maps buffers of its own, off
 MKL_ENV: dict[str, str] = {"MKL_DISABLE_FAST_MM": "1"}
@@ -136,3 +155,30 @@ def configured() -> str | None:
 def minor_faults() -> int:
     """Minor page faults of this process so far (``getrusage``; counts, not seconds)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (bytes)."""
+    return int(psutil.Process().memory_info().rss)
+
+
+def peak_resident_bytes() -> int:
+    """This process's largest resident memory so far (bytes; ``getrusage``, which Linux gives
+    in KiB)."""
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def release(above_bytes: int = 0) -> bool:
+    """Hand the heap's free memory back to the kernel, between two measurements (module doc),
+    when this process holds more than ``above_bytes`` resident.
+
+    Only under ``padded``, whose heap is never trimmed otherwise: glibc's ``malloc_trim(0)``
+    returns the free top of every arena and the free pages inside them, so the process keeps
+    resident only what is live. The ``system`` state is left as glibc runs it. Returns whether
+    anything was released (glibc's answer; False outside ``padded`` or below ``above_bytes``).
+    Never call it inside a measurement window: the pages it returns cost a page fault each when
+    touched again.
+    """
+    if _configured != PADDED or resident_bytes() <= above_bytes:
+        return False
+    return bool(ctypes.CDLL(None).malloc_trim(0))

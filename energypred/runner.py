@@ -23,8 +23,7 @@ from energypred.configs import ArchConfig, LayerConfig
 from energypred.errors import MeasurementError
 from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
 from energypred.measurement import Meter, in_network, measure
-from energypred.measurement.allocator import (PADDED, RELEASE_ABOVE_BYTES, env_ready,
-                                              release)
+from energypred.measurement.allocator import PADDED, env_ready, release, release_above_bytes
 from energypred.measurement.in_network import arch_leaves
 from energypred.measurement.probe import SpeedProbe
 from energypred.measurement import workloads as wl
@@ -45,6 +44,7 @@ class Runner:
         self.run_id = writer.prefix
         self.rates = wl.machine_rates()
         self.max_memory = opts.max_memory_bytes or psutil.virtual_memory().available // 2
+        self.release_above = release_above_bytes()
         self.idle_power_w: float | None = None
         self.ref: Measurement | None = None
         self.last_ref = -1e18
@@ -86,9 +86,10 @@ class Runner:
     # --- measuring -------------------------------------------------------------------------
     def _measure(self, module: torch.nn.Module, shape: tuple[int, ...], phase: str,
                  grad_input: bool, copies: int = 1) -> Measurement:
-        # a padded heap's free memory goes back to the kernel between measurements, never
-        # inside one, or it keeps every page a run ever touched (allocator.py)
-        release(RELEASE_ABOVE_BYTES)
+        # a padded heap keeps every page it ever touched: past a share of the machine's
+        # memory it goes back to the kernel, between measurements, never inside one
+        if release(self.release_above):
+            self.summary.heap_releases += 1
 
         def run() -> Measurement:
             with wl.workload(module, shape, phase, grad_input, copies) as step:

@@ -35,6 +35,8 @@ class RunSummary:
     probe_s: list[float] = field(default_factory=list)
     #: the run's largest resident memory, bytes (0: not known)
     peak_resident_bytes: int = 0
+    #: measurements before which the run handed its free heap back (measurement/allocator.py)
+    heap_releases: int = 0
 
     @property
     def median_cv(self) -> dict[str, float]:
@@ -68,7 +70,8 @@ class RunSummary:
                        f"measurements took page faults (median "
                        f"{statistics.median(self.faults_per_call):,.0f} per call)")
         if self.peak_resident_bytes:
-            out.append(f"  peak resident memory {self.peak_resident_bytes / 1e9:.1f} GB "
+            out.append(f"  peak resident memory {self.peak_resident_bytes / 1e9:.1f} GB; free heap "
+                       f"handed back before {self.heap_releases} measurements "
                        f"(measurement/allocator.py)")
         for k, v in self.median_cv.items():
             out.append(f"  median repeat CV {k:<18} {100 * v:5.2f} %  "

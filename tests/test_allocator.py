@@ -117,7 +117,16 @@ def test_release_returns_what_a_padded_heap_keeps_between_measurements() -> None
     assert below == released == 0  # the system state is glibc's own business
 
 
-def test_every_measurement_of_a_run_starts_with_the_heap_released(
+def test_a_run_releases_its_heap_above_a_share_of_the_machine_memory() -> None:
+    import psutil
+
+    from energypred.measurement.allocator import RELEASE_ABOVE_SHARE, release_above_bytes
+
+    assert 0 < RELEASE_ABOVE_SHARE < 1
+    assert release_above_bytes() == int(RELEASE_ABOVE_SHARE * psutil.virtual_memory().total)
+
+
+def test_every_measurement_of_a_run_may_start_with_the_heap_released(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from energypred import runner
     from energypred.generate import GenerateOptions, generate
@@ -126,6 +135,7 @@ def test_every_measurement_of_a_run_starts_with_the_heap_released(
     measure_once = runner.Runner._measure
     monkeypatch.setattr(runner, "release",
                         lambda above: calls.append(f"release above {above}") or True)
+    monkeypatch.setattr(runner, "release_above_bytes", lambda: 123)
     monkeypatch.setattr(runner.Runner, "_measure",
                         lambda self, *a, **kw: (calls.append("measure"),
                                                 measure_once(self, *a, **kw))[1])
@@ -134,8 +144,10 @@ def test_every_measurement_of_a_run_starts_with_the_heap_released(
                            progress=False, max_reference_shift=0)
     summary = generate(opts, FakeMeter())
     assert summary.measured == 2 and summary.failed == 0
-    # the reference reading, then the two layers: each measurement released first, above 2 GiB
-    assert calls == ["measure", f"release above {2**31}"] * 3
+    # the reference reading, then the two layers: each measurement released first, above the
+    # machine's share (monkeypatched), and the summary counts the releases
+    assert calls == ["measure", "release above 123"] * 3
+    assert summary.heap_releases == 3
     # the summary says how much memory the run held at most (more than torch alone: 100 MB)
     assert summary.peak_resident_bytes > 10**8
     assert any(line.startswith("  peak resident memory ") for line in summary.lines())
@@ -227,19 +239,26 @@ def _trim_rows() -> pd.DataFrame:
         # 6: before, over 2 GiB, but 3 faults per call, not the thousands a trim costs: kept
         _rows(timestamp=before, est_memory_bytes=3 * gib, minor_faults_per_call=3.0,
               status="ok", row_kind="layer"),
+        # 7: while padded released its heap before every measurement (14:27-14:50): left out
+        _rows(timestamp=pd.Timestamp("2026-12-07T14:40Z"), est_memory_bytes=7 * gib,
+              minor_faults_per_call=4e5, status="ok", row_kind="architecture"),
+        # 8: the same call after that hour: kept
+        _rows(timestamp=pd.Timestamp("2026-12-07T14:50Z"), est_memory_bytes=7 * gib,
+              minor_faults_per_call=4e5, status="ok", row_kind="architecture"),
     ], ignore_index=True)
     return rows
 
 
 def test_measurements_from_a_trimmed_heap_are_left_out_and_said_so() -> None:
     rows = _trim_rows()
-    assert list(trimmed_heap(rows)) == [True, False, False, False, False, True, False]
+    assert list(trimmed_heap(rows)) == [True, False, False, False, False, True, False, True,
+                                        False]
     kept, note = without_trimmed_heap(rows)
-    assert list(kept.index) == [1, 2, 3, 4, 6]
-    # median of 2.5 M and 0.7 M faults per call: 1.6 M
+    assert list(kept.index) == [1, 2, 3, 4, 6, 8]
+    # median of 2.5 M, 0.7 M and 0.4 M faults per call: 0.7 M
     assert note is not None
-    assert note.startswith("left out 2 measurements (1 of them whole networks)")
-    assert "1,600,000 page faults" in note and "re-measure" in note
+    assert note.startswith("left out 3 measurements (2 of them whole networks)")
+    assert "700,000 page faults" in note and "re-measure" in note
     again, none = without_trimmed_heap(kept)
     assert none is None and again is kept
 
@@ -247,9 +266,9 @@ def test_measurements_from_a_trimmed_heap_are_left_out_and_said_so() -> None:
 def test_evaluation_leaves_them_out_only_where_the_fit_did() -> None:
     from energypred.evaluation import as_fitted
 
-    kept, notes = as_fitted(_trim_rows(), {"left_out_trimmed_heap": 2})
-    assert list(kept.index) == [1, 2, 3, 4, 6]
-    assert notes[0].startswith("left out 2 measurements")
+    kept, notes = as_fitted(_trim_rows(), {"left_out_trimmed_heap": 3})
+    assert list(kept.index) == [1, 2, 3, 4, 6, 8]
+    assert notes[0].startswith("left out 3 measurements")
     # a predictor fitted before the rule existed is evaluated on the rows it was fitted on
     kept, notes = as_fitted(_trim_rows(), {})
-    assert len(kept) == 7 and notes == []
+    assert len(kept) == 9 and notes == []

@@ -46,18 +46,22 @@ reads as the largest ``size_t``: never. At batch 64 it took none after its first
 measured before then say so themselves: their ``minor_faults_per_call`` runs to thousands or
 millions, and ``fit`` leaves them out (``dataset.without_trimmed_heap``).
 
-A heap that is never trimmed only grows: blocks of many sizes freed and re-allocated over a
-run leave holes that a later, larger block cannot use, and every page ever touched stays
-resident. On 2026-12-07 (Zen 5 VM, 23 GB RAM) a run measuring full-size networks at batch 256
-(VGG16's largest activations 3.3 GB each, its call estimated at 7.2 GB) grew to 24 GB resident
-and the kernel's OOM killer ended it mid-network. So a run under ``padded`` hands freed memory
-back *between* measurements once it holds more than :data:`RELEASE_ABOVE_BYTES` (2 GiB)
-resident (:func:`release`: glibc's ``malloc_trim(0)``, which also returns the free pages inside
-the heap), never during one: each measurement's warm-up touches the pages its calls need again,
-and its windows find them mapped. Below 2 GiB the heap is kept as every run before measured::
+A heap that is never trimmed only grows: every page it ever touched stays resident, and
+blocks of gigabytes freed and allocated again do not always land where they were. On
+2026-12-07 (Zen 5 VM, 23 GB RAM) a run measuring full-size networks at batch 256 (VGG11-16 at
+224 px, calls estimated at 7.1 GB) grew to 24 GB resident and the kernel's OOM killer ended it.
+Handing the free pages back (:func:`release`: glibc's ``malloc_trim(0)``, which also returns
+the free pages inside the heap) bounds that, but costs faults: the next run, which released
+before every measurement once it held 2 GiB, peaked at 17.8 GB, yet its calls then met fresh
+pages inside their windows (VGG16's whole 381,251 faults per call where the run before took
+8,385; max-pooling leaves 25,000-50,000 and a repeat CV of 20-35 %). So a run releases only
+when it must: before a measurement, once it holds more than :data:`RELEASE_ABOVE_SHARE` of the
+machine's memory, never inside one::
 
-    measurement k: warm-up (faults in its pages) ═[windows: no faults]═ │ release()
-    measurement k+1: warm-up (faults in its pages) ═[windows: no faults]═ │ release() ...
+    measurement k ═[windows]═ │ resident > 40 % of RAM? → release() │ measurement k+1 ...
+
+Rows measured in that 2 GiB hour say so in their ``minor_faults_per_call``, and ``fit`` leaves
+them out as it does the trimmed ones (``dataset.without_trimmed_heap``).
 
 ``padded`` is process-wide and cannot be undone (glibc then stops adapting its thresholds), so
 :func:`configure` is called once, before anything is measured, and a process never switches.
@@ -76,9 +80,9 @@ import psutil
 from energypred.errors import ConfigError
 from energypred.schema import ALLOCATORS, PADDED_ALLOCATOR as PADDED, SYSTEM_ALLOCATOR as SYSTEM
 
-__all__ = ["ALLOCATORS", "MALLOPT", "MKL_ENV", "PADDED", "RELEASE_ABOVE_BYTES", "SYSTEM",
+__all__ = ["ALLOCATORS", "MALLOPT", "MKL_ENV", "PADDED", "RELEASE_ABOVE_SHARE", "SYSTEM",
            "configure", "configured", "describe", "env_ready", "minor_faults",
-           "peak_resident_bytes", "release", "resident_bytes"]
+           "peak_resident_bytes", "release", "release_above_bytes", "resident_bytes"]
 
 #: glibc ``mallopt`` settings of ``padded`` (<malloc.h> parameter, value): never trim the heap
 #: (-1: mallopt's ``int`` becomes the largest ``size_t``), never map a block of its own, grow the
@@ -88,9 +92,9 @@ MALLOPT: tuple[tuple[str, int, int], ...] = (
 #: the largest ``size_t`` on 64-bit Linux: what glibc makes of -1, and what its environment
 #: variables need spelled out
 _SIZE_MAX = 2**64 - 1
-#: resident memory (bytes) above which a run hands its free heap back between measurements
-#: (:func:`release`): below it, the heap is left as every run before 2026-12-07 measured it
-RELEASE_ABOVE_BYTES = 2**31
+#: share of the machine's memory a run may hold before it hands its free heap back between
+#: measurements (:func:`release_above_bytes`)
+RELEASE_ABOVE_SHARE = 0.4
 #: read by MKL when it loads (so only from the environment a process starts with): its own
 #: memory manager, which maps buffers of its own, off
 MKL_ENV: dict[str, str] = {"MKL_DISABLE_FAST_MM": "1"}
@@ -166,6 +170,12 @@ def peak_resident_bytes() -> int:
     """This process's largest resident memory so far (bytes; ``getrusage``, which Linux gives
     in KiB)."""
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def release_above_bytes() -> int:
+    """Resident memory (bytes) above which a run releases its free heap before a measurement:
+    :data:`RELEASE_ABOVE_SHARE` of this machine's memory."""
+    return int(RELEASE_ABOVE_SHARE * psutil.virtual_memory().total)
 
 
 def release(above_bytes: int = 0) -> bool:

@@ -245,6 +245,12 @@ def _trim_rows() -> pd.DataFrame:
         # 8: the same call after that hour: kept
         _rows(timestamp=pd.Timestamp("2026-12-07T14:50Z"), est_memory_bytes=7 * gib,
               minor_faults_per_call=4e5, status="ok", row_kind="architecture"),
+        # 9: in that hour a call under 2 GiB met fresh pages too (the run held the memory): out
+        _rows(timestamp=pd.Timestamp("2026-12-07T14:40Z"), est_memory_bytes=gib,
+              minor_faults_per_call=5e4, status="ok", row_kind="arch_layer"),
+        # 10: in that hour, 2 faults per call: kept
+        _rows(timestamp=pd.Timestamp("2026-12-07T14:40Z"), est_memory_bytes=gib,
+              minor_faults_per_call=2.0, status="ok", row_kind="arch_layer"),
     ], ignore_index=True)
     return rows
 
@@ -252,13 +258,13 @@ def _trim_rows() -> pd.DataFrame:
 def test_measurements_from_a_trimmed_heap_are_left_out_and_said_so() -> None:
     rows = _trim_rows()
     assert list(trimmed_heap(rows)) == [True, False, False, False, False, True, False, True,
-                                        False]
+                                        False, True, False]
     kept, note = without_trimmed_heap(rows)
-    assert list(kept.index) == [1, 2, 3, 4, 6, 8]
-    # median of 2.5 M, 0.7 M and 0.4 M faults per call: 0.7 M
+    assert list(kept.index) == [1, 2, 3, 4, 6, 8, 10]
+    # median of 2.5 M, 0.7 M, 0.4 M and 50,000 faults per call: 550,000
     assert note is not None
-    assert note.startswith("left out 3 measurements (2 of them whole networks)")
-    assert "700,000 page faults" in note and "re-measure" in note
+    assert note.startswith("left out 4 measurements (2 of them whole networks)")
+    assert "550,000 page faults" in note and "re-measure" in note
     again, none = without_trimmed_heap(kept)
     assert none is None and again is kept
 
@@ -266,9 +272,9 @@ def test_measurements_from_a_trimmed_heap_are_left_out_and_said_so() -> None:
 def test_evaluation_leaves_them_out_only_where_the_fit_did() -> None:
     from energypred.evaluation import as_fitted
 
-    kept, notes = as_fitted(_trim_rows(), {"left_out_trimmed_heap": 3})
-    assert list(kept.index) == [1, 2, 3, 4, 6, 8]
-    assert notes[0].startswith("left out 3 measurements")
+    kept, notes = as_fitted(_trim_rows(), {"left_out_trimmed_heap": 4})
+    assert list(kept.index) == [1, 2, 3, 4, 6, 8, 10]
+    assert notes[0].startswith("left out 4 measurements")
     # a predictor fitted before the rule existed is evaluated on the rows it was fitted on
     kept, notes = as_fitted(_trim_rows(), {})
-    assert len(kept) == 9 and notes == []
+    assert len(kept) == 11 and notes == []

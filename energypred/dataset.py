@@ -192,8 +192,9 @@ def network_leaves(df: pd.DataFrame, evicted: bool = False) -> pd.DataFrame:
 
 
 def done_keys(df: pd.DataFrame) -> set[tuple[str, str]]:
-    """(config_hash, phase) of rows already settled (measured or skipped): resume skips them."""
-    settled = df[df["status"].isin(["ok", "skipped"])]
+    """(config_hash, phase) of rows already settled (measured or skipped): resume skips them.
+    A measurement :func:`trimmed_heap` flags is not settled: resuming measures it again."""
+    settled = df[df["status"].isin(["ok", "skipped"]) & ~trimmed_heap(df)]
     return set(zip(settled["config_hash"], settled["phase"], strict=True))
 
 

@@ -61,7 +61,10 @@ machine's memory, never inside one::
     measurement k ═[windows]═ │ resident > 40 % of RAM? → release() │ measurement k+1 ...
 
 Rows measured in that 2 GiB hour say so in their ``minor_faults_per_call``, and ``fit`` leaves
-them out as it does the trimmed ones (``dataset.without_trimmed_heap``).
+them out as it does the trimmed ones (``dataset.without_trimmed_heap``). This bounds what a run
+keeps between measurements, not what one measurement grows to: measuring those networks again
+under this rule, one whole VGG at batch 256 grew the heap by about 10 GB past its 7.1 GB
+estimate, the run peaked at 20.1 GB, and the measurements released before still faulted.
 
 ``padded`` is process-wide and cannot be undone (glibc then stops adapting its thresholds), so
 :func:`configure` is called once, before anything is measured, and a process never switches.

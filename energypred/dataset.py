@@ -24,8 +24,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from energypred.errors import DatasetError
-from energypred.schema import (ARROW_SCHEMA, EVICTED_LEAF, PADDED_ALLOCATOR, READABLE_VERSIONS,
-                               SCHEMA_VERSION, SYSTEM_ALLOCATOR, to_table)
+from energypred.faulted import unsettled
+from energypred.schema import (ARROW_SCHEMA, EVICTED_LEAF, READABLE_VERSIONS, SCHEMA_VERSION,
+                               SYSTEM_ALLOCATOR, to_table)
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +194,9 @@ def network_leaves(df: pd.DataFrame, evicted: bool = False) -> pd.DataFrame:
 
 def done_keys(df: pd.DataFrame) -> set[tuple[str, str]]:
     """(config_hash, phase) of rows already settled (measured or skipped): resume skips them.
-    A measurement :func:`trimmed_heap` flags is not settled: resuming measures it again."""
-    settled = df[df["status"].isin(["ok", "skipped"]) & ~trimmed_heap(df)]
+    A faulted measurement (``faulted.unsettled``) is not settled: resuming measures it again,
+    once."""
+    settled = df[df["status"].isin(["ok", "skipped"]) & ~unsettled(df)]
     return set(zip(settled["config_hash"], settled["phase"], strict=True))
 
 
@@ -271,58 +273,6 @@ def one_allocator(df: pd.DataFrame, where: str = "the dataset") -> str | None:
         raise DatasetError(f"{where} mixes allocator states {', '.join(found)}; keep each "
                            f"state's shards in a directory of its own")
     return found[0] if found else None
-
-
-#: when ``padded`` began to never trim its heap (measurement/allocator.py); before, glibc handed
-#: memory back whenever more than :data:`TRIM_BYTES` lay free at the heap's top
-PADDED_NEVER_TRIMS_SINCE = pd.Timestamp("2026-12-07T10:45:00Z")
-#: the trim threshold ``padded`` had before then (bytes): glibc's largest ``int``
-TRIM_BYTES = 2**31 - 1
-#: when a run under ``padded`` released its heap before every measurement once it held 2 GiB
-#: (the first form of ``allocator.release``; its calls met fresh pages inside their windows)
-PADDED_RELEASED_EACH = (pd.Timestamp("2026-12-07T14:27:00Z"), pd.Timestamp("2026-12-07T14:50:00Z"))
-#: page faults per call that mark a trimmed heap: the pages handed back come back as faults by
-#: the thousand (the Zen 5 VM's padded calls over 2 GiB took either at most 4 faults per call or
-#: at least 7,016)
-TRIM_FAULTS = 1000
-
-
-def trimmed_heap(df: pd.DataFrame) -> pd.Series:
-    """Which measured rows took page faults from a trimmed heap: made with ``padded`` before
-    :data:`PADDED_NEVER_TRIMS_SINCE` by a call estimated to need more than :data:`TRIM_BYTES`
-    (``est_memory_bytes``), or within :data:`PADDED_RELEASED_EACH` by any call (the run, not
-    the call, held the memory then), with at least :data:`TRIM_FAULTS` minor page faults per
-    call. Such a call paid for
-    fresh pages that ``padded`` now keeps (VGG16 at 224 px and batch 128: 2.5 M faults per
-    inference call and 44 % more energy than its leaves on the Zen 5 VM), so it measured another
-    condition than the rows around it. A boolean Series aligned with ``df``."""
-    cols = ("allocator", "timestamp", "est_memory_bytes", "minor_faults_per_call", "status")
-    if df.empty or any(c not in df for c in cols):
-        return pd.Series(False, index=df.index)
-    trimmed = (~(df["timestamp"] >= PADDED_NEVER_TRIMS_SINCE)
-               & (df["est_memory_bytes"].astype(float) > TRIM_BYTES))
-    released = ((df["timestamp"] >= PADDED_RELEASED_EACH[0])
-                & (df["timestamp"] < PADDED_RELEASED_EACH[1]))
-    return ((df["allocator"] == PADDED_ALLOCATOR) & (df["status"] == "ok")
-            & (trimmed | released)
-            & (df["minor_faults_per_call"].astype(float) >= TRIM_FAULTS))
-
-
-def without_trimmed_heap(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
-    """``df`` without its :func:`trimmed_heap` rows, and a line saying what was left out (None
-    when nothing was). The rows stay in the dataset; fitting and evaluation pass over them."""
-    mask = trimmed_heap(df)
-    if not mask.any():
-        return df, None
-    left = df[mask]
-    wholes = int((left["row_kind"] == "architecture").sum())
-    return df[~mask], (
-        f"left out {int(mask.sum())} measurements ({wholes} of them whole networks) made with the "
-        f"padded allocator while it handed its heap back (before "
-        f"{PADDED_NEVER_TRIMS_SINCE:%Y-%m-%d %H:%M} UTC, and from "
-        f"{PADDED_RELEASED_EACH[0]:%H:%M} to {PADDED_RELEASED_EACH[1]:%H:%M}): their calls "
-        f"took a median {left['minor_faults_per_call'].median():,.0f} page "
-        f"faults; re-measure them to use them")
 
 
 def check_same_conditions(df: pd.DataFrame, allocator: str, cpu_signature: str | None,

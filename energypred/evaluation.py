@@ -22,7 +22,8 @@ from energypred import features, theory
 from energypred.configs import ArchConfig
 from energypred.context import Context
 from energypred.context_fit import TERMS, fit_context, llc_for, terms_of
-from energypred.dataset import network_leaves, without_trimmed_heap
+from energypred.dataset import network_leaves
+from energypred.faulted import as_fitted_rows
 from energypred.drift import corrected
 from energypred.fitting import fit_models
 from energypred.measurement import in_network
@@ -42,13 +43,11 @@ PRECISE_SEM = 0.02
 
 def as_fitted(df: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     """``df``'s energies in the convention a predictor's were fitted in (its ``metadata``):
-    the same rows (measurements from a trimmed heap left out where its fit left them out:
-    ``dataset.without_trimmed_heap``), steady windows, drift-corrected on the same footing.
+    the same rows (faulted measurements left out by the rule its fit used:
+    ``faulted.as_fitted_rows``), steady windows, drift-corrected on the same footing.
     Returns the rows and one line per step taken, to print."""
-    notes = []
-    if "left_out_trimmed_heap" in metadata:
-        df, note = without_trimmed_heap(df)
-        notes += [note] if note else []
+    df, note = as_fitted_rows(df, metadata)
+    notes = [note] if note else []
     if metadata.get("steady_state", False):
         pool = str(metadata.get("whole_pool", "mean"))
         df = steady_state(df, pool=pool)

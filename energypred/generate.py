@@ -28,6 +28,10 @@ Every call is measured with the allocator in one state for the whole run (``--al
 default ``padded``: no page faults per call after warm-up; measurement/allocator.py), and the
 page faults per call are stored with each row.
 
+``--redo-faulted`` replaces the sampled plan by the dataset's own faulted measurements
+(``faulted.py``: page faults that took over 2 % of a call under ``padded``), each measured
+once more (``redo.py``).
+
 A resumed run adds to the dataset only if the machine is the one it was measured on (same
 ``hardware_id``, and ``cpu_signature`` where the dataset recorded one), with the same allocator
 state, and in the same machine state: its first reference reading must lie within
@@ -55,12 +59,13 @@ from pathlib import Path
 import torch
 
 from energypred import dataset, sampling
-from energypred.errors import MeasurementError
+from energypred.errors import ConfigError, MeasurementError
 from energypred.hardware import fingerprint
 from energypred.measurement import Meter
 from energypred.measurement.allocator import PADDED, configure, peak_resident_bytes
 from energypred.measurement.in_network import arch_leaves
 from energypred.measurement import workloads as wl
+from energypred.redo import redo_plan
 from energypred.runner import Runner
 from energypred.summary import RunSummary
 
@@ -108,6 +113,8 @@ class GenerateOptions:
     #: time the reference convolution this long between measurements (measurement/probe.py;
     #: 0, the default: no probe, it did not pay for its time)
     probe_s: float = 0.0
+    #: measure again the dataset's faulted rows instead of a sampled plan (redo.py)
+    redo_faulted: bool = False
 
 
 @contextmanager
@@ -132,11 +139,16 @@ def generate(opts: GenerateOptions, meter: Meter | None = None) -> RunSummary:
     from energypred.measurement import CodeCarbonMeter
 
     t_start = time.monotonic()
-    plan = sampling.build_plan(opts.layers, opts.architectures, opts.samplers, opts.phases,
-                               opts.samples, opts.arch_samples, opts.seed,
-                               opts.arch_space)
-    tasks = sampling.shard(plan, *opts.shard)
     existing = dataset.read_dataset(opts.out) if opts.out.is_dir() else None
+    if opts.redo_faulted:
+        if existing is None or existing.empty:
+            raise ConfigError(f"--redo-faulted: {opts.out} holds no dataset to measure again")
+        plan = redo_plan(existing)
+    else:
+        plan = sampling.build_plan(opts.layers, opts.architectures, opts.samplers, opts.phases,
+                                   opts.samples, opts.arch_samples, opts.seed,
+                                   opts.arch_space)
+    tasks = sampling.shard(plan, *opts.shard)
     if existing is not None:
         here = fingerprint()
         dataset.check_same_machine(existing, here["hardware_id"], here["cpu_model"],

@@ -31,7 +31,8 @@ import pandas as pd
 from energypred.configs import ArchConfig
 from energypred.cli.fit import add_llc_argument, llc_bytes_of
 from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for, parse_terms
-from energypred.dataset import network_leaves, one_machine, read_dataset, without_trimmed_heap
+from energypred.dataset import network_leaves, one_machine, read_dataset
+from energypred.faulted import without_faulted
 from energypred.drift import corrected
 from energypred.evaluation import measured_context_j
 from energypred.measurement import workloads as wl
@@ -116,7 +117,7 @@ def main() -> None:
                     help="the machine's LLC without a fitted cache (the model before it)")
     add_llc_argument(ap)
     args = ap.parse_args()
-    df, note = without_trimmed_heap(one_machine(read_dataset(args.data), where=str(args.data)))
+    df, note = without_faulted(one_machine(read_dataset(args.data), where=str(args.data)))
     if note:  # as fit leaves them out
         print(note)
     df = steady_state(df)

@@ -33,7 +33,8 @@ import pandas as pd
 from energypred.configs import ArchConfig
 from energypred.cli.fit import add_llc_argument, llc_bytes_of
 from energypred.context_fit import TERMS, fit_context, llc_for
-from energypred.dataset import network_leaves, one_machine, read_dataset, without_trimmed_heap
+from energypred.dataset import network_leaves, one_machine, read_dataset
+from energypred.faulted import without_faulted
 from energypred.drift import corrected
 from energypred.evaluation import held_out_predictor, leaf_rows, measured_context_j
 from energypred.measurement import workloads as wl
@@ -119,7 +120,7 @@ def main() -> None:
                     help="rescale rows by the reference workload near them, as fit can")
     add_llc_argument(ap)
     args = ap.parse_args()
-    df, note = without_trimmed_heap(one_machine(read_dataset(args.data), where=str(args.data)))
+    df, note = without_faulted(one_machine(read_dataset(args.data), where=str(args.data)))
     if note:  # as fit leaves them out
         print(note)
     df = df if args.all_windows else steady_state(df)

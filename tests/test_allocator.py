@@ -17,8 +17,9 @@ import pytest
 from conftest import ROOT, TINY, run_cli
 
 from energypred.dataset import (allocators, check_same_conditions, one_allocator, read_dataset,
-                                shard_paths, trimmed_heap, without_trimmed_heap)
+                                shard_paths)
 from energypred.errors import ConfigError, DatasetError
+from energypred.faulted import trimmed_heap, without_trimmed_heap
 from energypred.measurement import FakeMeter, measure
 from energypred.measurement.allocator import configure, describe
 
@@ -267,14 +268,6 @@ def test_measurements_from_a_trimmed_heap_are_left_out_and_said_so() -> None:
     assert "550,000 page faults" in note and "re-measure" in note
     again, none = without_trimmed_heap(kept)
     assert none is None and again is kept
-
-
-def test_resume_measures_them_again() -> None:
-    from energypred.dataset import done_keys
-
-    rows = _trim_rows().assign(config_hash=[f"h{i}" for i in range(11)], phase="inference")
-    # the rows trimmed_heap flags (0, 5, 7, 9) are not done: a resume measures them again
-    assert done_keys(rows) == {(f"h{i}", "inference") for i in (1, 2, 3, 4, 6, 8, 10)}
 
 
 def test_evaluation_leaves_them_out_only_where_the_fit_did() -> None:

@@ -54,7 +54,9 @@ def test_fit_then_evaluate_from_the_cli(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
     assert meta["steady_state"] is True and meta["hardware"]["hardware_id"] == "a1"
     assert meta["dataset"]["rows"] == len(df) + 3 and meta["allocator"] == "padded"
-    assert meta["left_out_trimmed_heap"] == 0  # no call here needed 2 GiB
+    # the rule fit left faulted rows out by, recorded; these rows have no duration to weigh
+    # their faults against, so none is left out
+    assert meta["left_out_faulted"] == {"rows": 0, "fault_s": 3.1e-06, "max_share": 0.02}
     assert "2 of " in res.stderr and "still took page faults (median 300 per call" in res.stderr
     assert meta["reference"]["duration_s"] == 1000.0 and meta["reference"]["readings"] == 3
     assert "mJ per leaf call" in res.stdout

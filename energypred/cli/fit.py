@@ -11,12 +11,13 @@ import pandas as pd
 
 from energypred import artifacts
 from energypred.dataset import (dataset_hash, one_allocator, one_machine, read_dataset,
-                                shifted_runs, without_trimmed_heap)
+                                shifted_runs)
 from energypred.context import context_lines
 from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for, parse_terms
 from energypred.machine_check import reference_metadata
 from energypred.drift import corrected
 from energypred.errors import ConfigError
+from energypred.faulted import MAX_FAULT_SHARE, FaultRule, without_faulted
 from energypred.fitting import fit_models
 from energypred.measurement.meter import Methods
 from energypred.predictor import Predictor
@@ -105,15 +106,17 @@ def format_scores(predictor: Predictor) -> list[str]:
 
 
 def _warn_faulted(df: pd.DataFrame) -> None:
-    """Warn about measurements that page-faulted although made with the padded allocator
-    (measurement/allocator.py): their energy includes work the layer does not do."""
+    """Warn about kept measurements that page-faulted although made with the padded allocator
+    (measurement/allocator.py; the faulted ones are already left out): their energy includes
+    a little work the layer does not do."""
     ok = df[(df["status"] == "ok") & (df["allocator"] == PADDED_ALLOCATOR)]
     bad = ok[ok["minor_faults_per_call"] >= 1]
     if len(bad):
         kinds = ", ".join(sorted(bad["layer_type"].dropna().unique()))
         print(f"warning: {len(bad)} of {len(ok)} measurements made with the padded allocator "
               f"still took page faults (median {bad['minor_faults_per_call'].median():,.0f} per "
-              f"call; {kinds}); they are fitted as they are", file=sys.stderr)
+              f"call; {kinds}); their faults cost at most {100 * MAX_FAULT_SHARE:g} % of a call, "
+              f"so they are fitted as they are", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: run {r.run_id} read the reference workload at {r.reference_j:.4g} J per "
               f"call, {r.ratio:.2f}x the dataset's median: the machine was in another state; "
               f"its rows are fitted as they are", file=sys.stderr)
-    kept, note = without_trimmed_heap(df)
+    rule = FaultRule()
+    kept, note = without_faulted(df, rule)
     if note:
         print(f"note: {note}", file=sys.stderr)
     _warn_faulted(kept)
@@ -138,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     ctx = fit_context(data, llc, args.target, terms=terms)
     predictor.metadata.update(dataset_metadata(df), target=args.target, context=ctx.to_dict(),
                               drift_corrected=bool(args.drift_correct),
-                              left_out_trimmed_heap=int(len(df) - len(kept)),
+                              left_out_faulted={"rows": int(len(df) - len(kept)),
+                                                **rule.to_dict()},
                               **({"drift_footing": "dataset"} if args.drift_correct else {}),
                               steady_state=not args.all_windows,
                               **({"whole_pool": args.whole_pool}

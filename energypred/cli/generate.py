@@ -98,6 +98,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "mapped, so calls take no page faults after warm-up and a network "
                         "costs what its leaves do) or system (the C library as configured by "
                         "default; datasets measured before schema 3 used it)")
+    p.add_argument("--redo-faulted", action="store_true",
+                   help="measure again the dataset's faulted measurements (page faults over 2 %% "
+                        "of a call under the padded allocator; fit leaves them out) instead of "
+                        "a sampled plan; the sampling options are then ignored")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -129,7 +133,7 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         raise ConfigError(f"--max-whole-share must be in (0, 1], got {args.max_whole_share}")
     layers = _names(args.layers, SAMPLED_LAYER_TYPES, "layer")
     archs = _names(args.architectures, list(ARCHITECTURES), "architecture")
-    if not layers and not archs:
+    if not layers and not archs and not args.redo_faulted:
         raise ConfigError("nothing to measure: give --layers and/or --architectures")
     arch_samples = (max(1, args.samples // 10) if args.arch_samples is None
                     else args.arch_samples) if archs else 0
@@ -148,7 +152,7 @@ def options_from_args(args: argparse.Namespace) -> "GenerateOptions":  # noqa: F
         flush_rows=max(1, args.flush_rows), settle_s=max(0.0, args.settle_s),
         evicted_leaves=not args.no_evicted_leaves,
         max_reference_shift=max(0.0, args.max_reference_shift), allocator=args.allocator,
-        probe_s=max(0.0, args.probe_s))
+        probe_s=max(0.0, args.probe_s), redo_faulted=args.redo_faulted)
 
 
 def restart_for_allocator(allocator: str, args: argparse.Namespace) -> None:

@@ -44,7 +44,7 @@ inference, ``torch.no_grad``, scratch timing of three calls each) took 2.2-2.8 M
 16.5-21.2 s per call that way, and 0.1-0.55 M faults and 10.5-13.3 s with ``-1``, which glibc
 reads as the largest ``size_t``: never. At batch 64 it took none after its first call. Rows
 measured before then say so themselves: their ``minor_faults_per_call`` runs to thousands or
-millions, and ``fit`` leaves them out (``dataset.without_trimmed_heap``).
+millions, and ``fit`` leaves them out (``faulted.without_faulted``).
 
 A heap that is never trimmed only grows: every page it ever touched stays resident, and
 blocks of gigabytes freed and allocated again do not always land where they were. On
@@ -61,7 +61,7 @@ machine's memory, never inside one::
     measurement k ═[windows]═ │ resident > 40 % of RAM? → release() │ measurement k+1 ...
 
 Rows measured in that 2 GiB hour say so in their ``minor_faults_per_call``, and ``fit`` leaves
-them out as it does the trimmed ones (``dataset.without_trimmed_heap``). This bounds what a run
+them out as it does the trimmed ones (``faulted.without_faulted``). This bounds what a run
 keeps between measurements, not what one measurement grows to: measuring those networks again
 under this rule, one whole VGG at batch 256 grew the heap by about 10 GB past its 7.1 GB
 estimate, the run peaked at 20.1 GB, and the measurements released before still faulted.

@@ -72,7 +72,8 @@ def redo_plan(df: pd.DataFrame) -> list[Task]:
         arch = ArchConfig.from_json(arch_json[arch_hash])
         if (arch_hash, phase) not in archs:
             # memory only: the machine's rates do not enter it
-            est = wl.estimate_arch(wl.trace_arch(arch), phase, wl.MachineRates(1.0, 1.0))
+            est = wl.estimate_arch(wl.trace_arch(arch), phase, wl.MachineRates(1.0, 1.0),
+                                   heap_kept=True)
             archs[(arch_hash, phase)] = (est.memory_bytes,
                                          Task(0, phase, "architecture", index, arch=arch))
     ordered = list(layers.values()) + [t for _, t in sorted(archs.values(),

@@ -212,7 +212,8 @@ class Runner:
         base: dict[str, Any] = {}
         est: wl.Estimate | None = None
         if (cfg.config_hash(), phase) not in done:
-            est = wl.estimate_arch(traced, phase, self.rates)
+            est = wl.estimate_arch(traced, phase, self.rates,
+                                   heap_kept=self.opts.allocator == PADDED)
             macs = sum(r.counts.macs for r in traced if r.counts)
             out = traced[-1].output_shape
             whole = WholeNetwork(lambda: self._measure(wl.build_arch(cfg), cfg.input_shape,

@@ -91,3 +91,33 @@ def test_combine_pools_any_number_of_measurements() -> None:
     assert c.warmup_s == pytest.approx(0.06)
     with pytest.raises(ValueError):
         combine()
+
+
+def test_the_guard_counts_every_output_of_a_network_when_the_heap_keeps_freed_pages() -> None:
+    from energypred.layers import LayerCounts
+    from energypred.tracing import TracedLayer
+
+    def leaf(i: int, kind: str, n_in: int, n_out: int, n_w: int,
+             **params: object) -> TracedLayer:
+        counts = LayerCounts(macs=0, input_elements=n_in, output_elements=n_out,
+                             weight_elements=n_w, window_ops=0, bytes_read=0, bytes_written=0)
+        return TracedLayer(i, f"l{i}", kind, (n_in,), (n_out,), kind, dict(params), counts)
+
+    # input 50 elements -> conv (10 weights) 100 -> in-place relu 100 -> pool 25
+    # -> conv (20 weights) 200
+    traced = [leaf(0, "conv2d", 50, 100, 10), leaf(1, "relu", 100, 100, 0, inplace=True),
+              leaf(2, "maxpool2d", 100, 25, 0), leaf(3, "conv2d", 25, 200, 20)]
+    rates = wl.MachineRates(1.0, 1.0)
+    # live tensors: weights 30 + the largest input+output pair (last conv: 25 + 200) = 255 x 4 B
+    assert wl.estimate_arch(traced, "inference", rates).memory_bytes == 1020
+    # every allocation kept: weights 30 + input 50 + conv 100 + pool 25 + conv 200 (the
+    # in-place relu allocates nothing) = 405 x 4 B = 1620 B, x 1.3 for what the heap adds
+    assert wl.HEAP_KEPT_FACTOR == 1.3
+    assert wl.estimate_arch(traced, "inference", rates, heap_kept=True).memory_bytes == 2106
+    # never less than the live tensors: a lone in-place leaf allocates nothing (input 100 x 4 B
+    # x 1.3 = 520 B) but holds 2 x 100
+    lone = [leaf(0, "relu", 100, 100, 0, inplace=True)]
+    assert wl.estimate_arch(lone, "inference", rates, heap_kept=True).memory_bytes == 800
+    # training keeps every output either way: 3 x 30 + 3 x (100 + 100 + 25 + 200) = 1365 x 4 B
+    for kept in (False, True):
+        assert wl.estimate_arch(traced, "training", rates, heap_kept=kept).memory_bytes == 5460

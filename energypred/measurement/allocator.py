@@ -65,6 +65,9 @@ them out as it does the trimmed ones (``faulted.without_faulted``). This bounds 
 keeps between measurements, not what one measurement grows to: measuring those networks again
 under this rule, one whole VGG at batch 256 grew the heap by about 10 GB past its 7.1 GB
 estimate, the run peaked at 20.1 GB, and the measurements released before still faulted.
+The budget guard now estimates a whole network under ``padded`` by every output its call
+allocates (``workloads.HEAP_KEPT_FACTOR``): 21.1 GB for that VGG16, which the default limit
+skips on such a machine.
 
 ``padded`` is process-wide and cannot be undone (glibc then stops adapting its thresholds), so
 :func:`configure` is called once, before anything is measured, and a process never switches.

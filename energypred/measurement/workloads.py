@@ -141,13 +141,34 @@ def _call_s(c: layers.LayerCounts, rates: MachineRates) -> float:
     return _SAFETY * (c.macs / rates.macs_per_s + moved / rates.bytes_per_s)
 
 
-def estimate_arch(traced: list[tracing.TracedLayer], phase: str,
-                  rates: MachineRates) -> Estimate:
-    """Peak memory and time per call of a whole network, from its traced leaves."""
+#: What a whole network's call grows a ``padded`` heap to, over its weights, input and every
+#: output it allocates: measured on the Zen 5 VM (``scripts/heap_growth.py``, inference, 224 px,
+#: width 1, four calls): AlexNet at batch 256 0.79x, VGG11 at 64 0.79x, VGG16 at 64 1.19x and
+#: at 128 1.25x (10.5 GB, where the live tensors alone are 3.8 GB); the excess follows the
+#: convolutions at full resolution (their workspaces are not outputs). Rounded up to 1.3.
+HEAP_KEPT_FACTOR = 1.3
+
+
+def estimate_arch(traced: list[tracing.TracedLayer], phase: str, rates: MachineRates,
+                  heap_kept: bool = False) -> Estimate:
+    """Peak memory (bytes) and time per call (s) of a whole network, from its traced leaves.
+
+    At inference only a leaf's input and output are alive at once. ``heap_kept`` (the
+    ``padded`` allocator, which keeps every freed page: allocator.py) counts every output
+    the call allocates instead (in-place leaves allocate none): blocks of gigabytes freed and
+    allocated again in other sizes do not land where they were, so the heap grows to hold
+    about all of them, and more (:data:`HEAP_KEPT_FACTOR`). Training keeps every output for
+    the backward pass either way.
+    """
     counts = [r.counts for r in traced if r.counts is not None]
     w = sum(c.weight_elements for c in counts) * _BYTES
     if phase == "inference":
         mem = w + max((c.input_elements + c.output_elements) * _BYTES for c in counts)
+        if heap_kept:  # never less than what is alive at once
+            allocated = sum(r.counts.output_elements for r in traced
+                            if r.counts is not None and not r.params.get("inplace"))
+            mem = max(mem, HEAP_KEPT_FACTOR * (w + (counts[0].input_elements + allocated)
+                                               * _BYTES))
         factor = 1.0
     else:
         mem = 3 * w + 3 * sum(c.output_elements for c in counts) * _BYTES

@@ -14,6 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import psutil
 import torch
 
@@ -21,6 +22,7 @@ from energypred import dataset, features
 from energypred.bracket import WholeNetwork
 from energypred.configs import ArchConfig, LayerConfig
 from energypred.errors import MeasurementError
+from energypred.faulted import FaultRule, faulted
 from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
 from energypred.measurement import Meter, in_network, measure
 from energypred.measurement.allocator import PADDED, env_ready, release, release_above_bytes
@@ -45,6 +47,8 @@ class Runner:
         self.rates = wl.machine_rates()
         self.max_memory = opts.max_memory_bytes or psutil.virtual_memory().available // 2
         self.release_above = release_above_bytes()
+        #: which written rows count as faulted in the summary (faulted.py)
+        self.fault_rule = FaultRule()
         self.idle_power_w: float | None = None
         self.ref: Measurement | None = None
         self.last_ref = -1e18
@@ -288,6 +292,8 @@ class Runner:
     def _write(self, row: dict[str, Any], outcome: str) -> None:
         self.writer.append(row)
         setattr(self.summary, outcome, getattr(self.summary, outcome) + 1)
+        if outcome == "measured" and bool(faulted(pd.DataFrame([row]), self.fault_rule).iloc[0]):
+            self.summary.faulted += 1
 
 
 def _json(payload: dict[str, Any]) -> str:

@@ -6,6 +6,8 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from energypred.faulted import MAX_FAULT_SHARE
+
 
 @dataclass
 class RunSummary:
@@ -37,6 +39,9 @@ class RunSummary:
     peak_resident_bytes: int = 0
     #: measurements before which the run handed its free heap back (measurement/allocator.py)
     heap_releases: int = 0
+    #: measurements written whose page faults took over the faulted share of their call
+    #: (faulted.py: fit leaves them out)
+    faulted: int = 0
 
     @property
     def median_cv(self) -> dict[str, float]:
@@ -69,6 +74,10 @@ class RunSummary:
             out.append(f"  allocator {self.allocator}: {faulting} of {len(self.faults_per_call)} "
                        f"measurements took page faults (median "
                        f"{statistics.median(self.faults_per_call):,.0f} per call)")
+        if self.faulted:
+            out.append(f"  {self.faulted} measurements faulted (page faults over "
+                       f"{100 * MAX_FAULT_SHARE:g} % of their call): fit leaves them out; "
+                       f"generate --redo-faulted measures them again")
         if self.peak_resident_bytes:
             out.append(f"  peak resident memory {self.peak_resident_bytes / 1e9:.1f} GB; free heap "
                        f"handed back before {self.heap_releases} measurements "

@@ -93,3 +93,18 @@ def test_redo_needs_a_dataset(tmp_path: Path) -> None:
     res = run_cli("generate", "--out", str(tmp_path / "none"), "--redo-faulted", *TINY)
     assert res.returncode != 0
     assert res.stderr.strip().splitlines()[-1].endswith("holds no dataset to measure again")
+
+
+def test_the_summary_counts_faulted_measurements_and_says_what_to_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from energypred import runner
+    from energypred.faulted import FaultRule
+
+    # a rule under which every measured row is faulted (any share is over -1), so the count
+    # does not depend on how many faults this machine's calls take
+    monkeypatch.setattr(runner, "FaultRule", lambda: FaultRule(max_share=-1.0))
+    summary = generate(_opts(tmp_path / "ds", architectures=[]), FakeMeter())
+    assert summary.measured > 0 and summary.faulted == summary.measured
+    line = [x for x in summary.lines() if "faulted" in x]
+    assert line == [f"  {summary.measured} measurements faulted (page faults over 2 % of their "
+                    f"call): fit leaves them out; generate --redo-faulted measures them again"]

@@ -3,8 +3,8 @@
 Under ``padded`` (measurement/allocator.py) a call reuses pages it already touched, so a
 measurement that still took many minor page faults per call measured something else: fresh
 pages from a heap handed back to the kernel (glibc's trim before 2026-12-07, a release inside
-the run), zeroed and mapped one 4 KiB page at a time. ``fit`` leaves such rows out and a resume
-measures them again. Under the ``system`` allocator faults are part of what is measured, and
+the run), zeroed and mapped one 4 KiB page at a time. ``fit`` leaves such rows out, and a
+resume of their run or ``generate --redo-faulted`` (redo.py) measures them again. Under the ``system`` allocator faults are part of what is measured, and
 nothing is left out.
 
 The rule is the faults' cost, not their count: a row is *faulted* when its faults per call,
@@ -17,8 +17,8 @@ On the five padded datasets (2026-12-07) it flags 155 (Xeon), 134 (Zen 4), 7 (Ze
 Lake) and 86 (Zen 5) measurements, where the earlier date-window rule (:func:`trimmed_heap`)
 flagged 74, 56, 5, 7 and 50, all but one of them too (a whole of 11.9 s whose 2,105 faults per
 call cost 0.05 %). Most of those it adds are calls estimated just under the old 2 GiB trim
-threshold, measured after a larger call had left the heap's top free: hundreds to 900,000
-faults per call and a median repeat CV of 25-126 % per dataset.
+threshold, measured after a larger call had left the heap's top free: tens to 900,000 faults
+per call and a median repeat CV of 25-126 % per dataset.
 
 A predictor records the rule it was fitted with (``left_out_faulted``), so ``evaluate``
 replays its fit with the same constants; predictors fitted under the earlier date-window
@@ -93,8 +93,8 @@ def without_faulted(df: pd.DataFrame, rule: FaultRule = FaultRule()
         f"left out {int(mask.sum())} measurements ({wholes} of them whole networks) made with "
         f"the padded allocator whose page faults took over {100 * rule.max_share:g} % of their "
         f"call (at {1e6 * rule.fault_s:g} µs each; median "
-        f"{left['minor_faults_per_call'].median():,.0f} faults per call): a resume measures "
-        f"them again")
+        f"{left['minor_faults_per_call'].median():,.0f} faults per call); generate "
+        f"--redo-faulted measures them again")
 
 
 def unsettled(df: pd.DataFrame, rule: FaultRule = FaultRule()) -> pd.Series:

@@ -84,17 +84,22 @@ def without_faulted(df: pd.DataFrame, rule: FaultRule = FaultRule()
                     ) -> tuple[pd.DataFrame, str | None]:
     """``df`` without its :func:`faulted` rows, and a line saying what was left out (None when
     nothing was). The rows stay in the dataset; fitting and evaluation pass over them."""
-    mask = faulted(df, rule)
+    return _without(df, faulted(df, rule),
+                    f"whose page faults took over {100 * rule.max_share:g} % of their call at "
+                    f"{1e6 * rule.fault_s:g} µs each", "generate --redo-faulted measures them again")
+
+
+def _without(df: pd.DataFrame, mask: pd.Series, how: str, then: str
+             ) -> tuple[pd.DataFrame, str | None]:
+    """``df`` without the ``mask`` rows and the line saying so (None when there are none)."""
     if not mask.any():
         return df, None
     left = df[mask]
     wholes = int((left["row_kind"] == "architecture").sum())
     return df[~mask], (
         f"left out {int(mask.sum())} measurements ({wholes} of them whole networks) made with "
-        f"the padded allocator whose page faults took over {100 * rule.max_share:g} % of their "
-        f"call (at {1e6 * rule.fault_s:g} µs each; median "
-        f"{left['minor_faults_per_call'].median():,.0f} faults per call); generate "
-        f"--redo-faulted measures them again")
+        f"the padded allocator {how}: median {left['minor_faults_per_call'].median():,.0f} page "
+        f"faults per call; {then}")
 
 
 def unsettled(df: pd.DataFrame, rule: FaultRule = FaultRule()) -> pd.Series:
@@ -145,18 +150,11 @@ def trimmed_heap(df: pd.DataFrame) -> pd.Series:
 def without_trimmed_heap(df: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """``df`` without its :func:`trimmed_heap` rows, and a line saying what was left out (None
     when nothing was)."""
-    mask = trimmed_heap(df)
-    if not mask.any():
-        return df, None
-    left = df[mask]
-    wholes = int((left["row_kind"] == "architecture").sum())
-    return df[~mask], (
-        f"left out {int(mask.sum())} measurements ({wholes} of them whole networks) made with the "
-        f"padded allocator while it handed its heap back (before "
-        f"{PADDED_NEVER_TRIMS_SINCE:%Y-%m-%d %H:%M} UTC, and from "
-        f"{PADDED_RELEASED_EACH[0]:%H:%M} to {PADDED_RELEASED_EACH[1]:%H:%M}): their calls "
-        f"took a median {left['minor_faults_per_call'].median():,.0f} page "
-        f"faults; re-measure them to use them")
+    return _without(df, trimmed_heap(df),
+                    f"while it handed its heap back (before "
+                    f"{PADDED_NEVER_TRIMS_SINCE:%Y-%m-%d %H:%M} UTC, and from "
+                    f"{PADDED_RELEASED_EACH[0]:%H:%M} to {PADDED_RELEASED_EACH[1]:%H:%M})",
+                    "re-measure them to use them")
 
 
 def as_fitted_rows(df: pd.DataFrame, metadata: dict[str, Any]) -> tuple[pd.DataFrame, str | None]:

@@ -73,8 +73,8 @@ def test_left_out_and_said_so() -> None:
     # the median of 100,000, 6,000 and 40 faults per call: 6,000
     assert note is not None
     assert note.startswith("left out 3 measurements (1 of them whole networks)")
-    assert note.endswith("over 2 % of their call (at 3.1 µs each; median 6,000 faults per "
-                         "call); generate --redo-faulted measures them again")
+    assert note.endswith("over 2 % of their call at 3.1 µs each: median 6,000 page faults per "
+                         "call; generate --redo-faulted measures them again")
     again, none = without_faulted(kept)
     assert none is None and again is kept
     clean, none = without_faulted(_rows().iloc[2:6])

@@ -14,6 +14,10 @@ def _hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
+#: keys of a layer's payload that are not part of its context (:meth:`LayerConfig.payload`)
+_LAYER_PAYLOAD_KEYS = ("kind", "layer_type", "params", "input_shape", "input_requires_grad")
+
+
 @dataclass(frozen=True)
 class LayerConfig:
     """One layer type, its constructor hyper-parameters, and the input shape it is called on."""
@@ -43,6 +47,14 @@ class LayerConfig:
     def config_hash(self) -> str:
         """Stable hash of the configuration (with phase, the resume key)."""
         return _hash(self.payload())
+
+    @classmethod
+    def from_json(cls, config_json: str) -> LayerConfig:
+        """The configuration a layer row's ``config_json`` stores (:meth:`payload` read back)."""
+        p = json.loads(config_json)
+        return cls(p["layer_type"], p["params"], tuple(p["input_shape"]),
+                   {k: v for k, v in p.items() if k not in _LAYER_PAYLOAD_KEYS},
+                   bool(p.get("input_requires_grad", True)))
 
     def for_phase(self, phase: str, input_requires_grad: bool = True) -> LayerConfig:
         """The configuration as run in ``phase``.

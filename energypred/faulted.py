@@ -4,8 +4,8 @@ Under ``padded`` (measurement/allocator.py) a call reuses pages it already touch
 measurement that still took many minor page faults per call measured something else: fresh
 pages from a heap handed back to the kernel (glibc's trim before 2026-12-07, a release inside
 the run), zeroed and mapped one 4 KiB page at a time. ``fit`` leaves such rows out, and a
-resume of their run or ``generate --redo-faulted`` (redo.py) measures them again. Under the ``system`` allocator faults are part of what is measured, and
-nothing is left out.
+resume of their run or ``generate --redo-faulted`` (redo.py) measures them again. Under the
+``system`` allocator faults are part of what is measured, and nothing is left out.
 
 The rule is the faults' cost, not their count: a row is *faulted* when its faults per call,
 at :data:`FAULT_S` each, come to more than :data:`MAX_FAULT_SHARE` of its time per call::
@@ -86,7 +86,8 @@ def without_faulted(df: pd.DataFrame, rule: FaultRule = FaultRule()
     nothing was). The rows stay in the dataset; fitting and evaluation pass over them."""
     return _without(df, faulted(df, rule),
                     f"whose page faults took over {100 * rule.max_share:g} % of their call at "
-                    f"{1e6 * rule.fault_s:g} µs each", "generate --redo-faulted measures them again")
+                    f"{1e6 * rule.fault_s:g} µs each",
+                    "generate --redo-faulted measures them again")
 
 
 def _without(df: pd.DataFrame, mask: pd.Series, how: str, then: str

@@ -10,9 +10,10 @@ its ``config_json``::
                     leaves ("architecture", leaf rows)    measures whatever of it is not done)
 
 Layer tasks come first, then networks from the smallest estimated memory up, so a run
-stopped by ``--max-time`` has re-measured the most rows before the calls that hold gigabytes. A configuration that cannot be rebuilt to the
-hash it was stored under (its layer's parameters are read differently today) is refused with
-its hash, never measured as something else.
+stopped by ``--max-time`` has re-measured the most rows before the calls that hold gigabytes.
+A configuration that cannot be rebuilt to the hash it was stored under (its layer's
+parameters are read differently today) is refused with its hash, never measured as something
+else.
 """
 
 from __future__ import annotations
@@ -28,19 +29,12 @@ from energypred.faulted import unsettled
 from energypred.measurement import workloads as wl
 from energypred.sampling import Task
 
-#: keys of a layer's payload that are not part of its context (configs.LayerConfig.payload)
-_LAYER_KEYS = ("kind", "layer_type", "params", "input_shape", "input_requires_grad")
-
-
 def layer_from_json(config_json: str, config_hash: str) -> LayerConfig:
     """The layer configuration a row's ``config_json`` stores; refused (``DatasetError``)
     unless it hashes to ``config_hash`` again."""
-    p = json.loads(config_json)
-    cfg = LayerConfig(p["layer_type"], p["params"], tuple(p["input_shape"]),
-                      {k: v for k, v in p.items() if k not in _LAYER_KEYS},
-                      bool(p.get("input_requires_grad", True)))
+    cfg = LayerConfig.from_json(config_json)
     if cfg.config_hash() != config_hash:
-        raise DatasetError(f"configuration {config_hash} ({p['layer_type']}) rebuilds to "
+        raise DatasetError(f"configuration {config_hash} ({cfg.layer_type}) rebuilds to "
                            f"{cfg.config_hash()}: its parameters are read differently now, so "
                            f"it cannot be measured again as it was")
     return cfg

@@ -108,3 +108,14 @@ def test_the_summary_counts_faulted_measurements_and_says_what_to_do(
     line = [x for x in summary.lines() if "faulted" in x]
     assert line == [f"  {summary.measured} measurements faulted (page faults over 2 % of their "
                     f"call): fit leaves them out; generate --redo-faulted measures them again"]
+
+
+def test_a_layer_configuration_reads_back_from_its_payload() -> None:
+    from energypred.configs import LayerConfig
+
+    # a network's first convolution in training: context keys and input_requires_grad=False
+    cfg = LayerConfig("conv2d", {"in_channels": 3, "out_channels": 8, "kernel_size": 3},
+                      (2, 3, 16, 16), {"architecture_hash": "a", "layer_index": 0,
+                                       "layer_name": "features.0"}, input_requires_grad=False)
+    back = LayerConfig.from_json(json.dumps(cfg.payload()))
+    assert back == cfg and back.config_hash() == cfg.config_hash()

@@ -54,9 +54,9 @@ Handing the free pages back (:func:`release`: glibc's ``malloc_trim(0)``, which 
 the free pages inside the heap) bounds that, but costs faults: the next run, which released
 before every measurement once it held 2 GiB, peaked at 17.8 GB, yet its calls then met fresh
 pages inside their windows (VGG16's whole 381,251 faults per call where the run before took
-8,385; max-pooling leaves a median 25,000-50,000 and a repeat CV of 20-35 %). So a run releases only
-when it must: before a measurement, once it holds more than :data:`RELEASE_ABOVE_SHARE` of the
-machine's memory, never inside one::
+8,385; max-pooling leaves a median 25,000-50,000 and a repeat CV of 20-35 %). So a run
+releases only when it must: before a measurement, once it holds more than
+:data:`RELEASE_ABOVE_SHARE` of the machine's memory, never inside one::
 
     measurement k ═[windows]═ │ resident > 40 % of RAM? → release() │ measurement k+1 ...
 

@@ -84,12 +84,26 @@ seventh run (networks at batch 32-128) the terms linear in the batch had priced 
 23.5 % too high at inference; capped (at 8, fitted) the context alone misses its 324 networks
 by 3.4 / 2.6 % held out, against 4.0 / 2.8 % counting every sample (docs/findings.md).
 
+One opt-in term gives back instead of adding ("fresh"): a weightless leaf (pooling, an
+activation) whose input and output together exceed the cache streams them from memory on every
+call alone, while inside a network it reads an input the layer before has just written. At
+batch 64-128 the Zen 5 VM's max-pooling leaves alone add up to more than their networks (up to
++10.6 % of the whole; docs/findings.md), which terms that only add cannot follow. The term
+subtracts ``k_fresh × J alone`` of each such leaf (its measured J when fitting, its predicted J
+when pricing). On the Zen 5 VM's 253 whole networks (eighteen runs) it is fitted at 0.145
+(inference) and 0.277 (training) and takes the held-out context alone
+(``scripts/context_residuals.py``) from 4.1 to 3.1 % and from 4.1 to 3.6 %; crediting a share
+that shrinks with the input (the cache's share of it) did worse (3.8 / 3.7 %). On the Xeon,
+Zen 3 and Ice Lake VMs it moves the context alone by -0.2 to +0.9 points, on the Zen 4 VM by
+-0.1, so it is opt-in (``--context-terms bytes,leaf,fresh``, as ``zen5-2c-padded`` is fitted).
+
 The correction, per layer and phase (c = ``STATE_COPIES[phase]``, C the effective cache or,
 without one, the LLC and spill = 1)::
 
     context J = k_byte × spill × min(weight bytes, C / c) + k_leaf
                 [+ k_act × activation bytes] [+ k_lin × J alone (Linear leaves only)]
                 [+ k_sample × n] [+ k_lin_b × spill × min(w, C / c) × n (Linear leaves only)]
+                [- k_fresh × J alone (weightless leaves whose input + output bytes exceed C)]
     n = min(batch size, batch cap) (the cap fitted with the batch terms; none: the batch)
     context J = streamed J + k_leaf                          (stream=True, evicted leaves)
 
@@ -169,6 +183,9 @@ class Context:
     #: the batch terms count at most this many samples per leaf call (fitted with them:
     #: ``context_fit.BATCH_CAP_GRID``); None: every sample of the batch
     batch_cap: int | None = None
+    #: J given back per J a weightless leaf costs alone where its input and output exceed the
+    #: cache (the "fresh" term, a credit; absent: none)
+    j_per_fresh_j: dict[str, float] = field(default_factory=dict)
 
     @property
     def opt_in_terms(self) -> tuple[str, ...]:
@@ -177,7 +194,8 @@ class Context:
         return tuple(t for t, k in (("activations", self.j_per_act_byte),
                                     ("linear", self.j_per_linear_j),
                                     ("batch", self.j_per_leaf_sample),
-                                    ("linear_batch", self.j_per_linear_byte_sample)) if k)
+                                    ("linear_batch", self.j_per_linear_byte_sample),
+                                    ("fresh", self.j_per_fresh_j)) if k)
 
     def spill(self, weight_bytes: Sequence[float], phase: str,
               state_bytes: float | None = None) -> float:
@@ -208,6 +226,14 @@ class Context:
         b = float(batch_size)
         return b if self.batch_cap is None else min(b, float(self.batch_cap))
 
+    def fresh_j(self, weight_bytes: float, act_bytes: float, alone_j: float) -> float:
+        """J alone of a leaf call that the "fresh" term credits a share of: all of it for a
+        leaf without weights whose input + output bytes exceed the cache (the fitted one, or
+        the LLC), so that alone it streams them from memory on every call; 0 for any other."""
+        streams = float(weight_bytes) == 0 and float(act_bytes) > (self.cache_bytes
+                                                                    or self.llc_bytes)
+        return _finite(alone_j) if streams else 0.0
+
     def linear_batch_bytes(self, weight_bytes: Sequence[float], phase: str,
                            layer_types: Sequence[str], batch_sizes: Sequence[float],
                            state_bytes: float | None = None) -> list[float]:
@@ -230,8 +256,9 @@ class Context:
 
         The streamed part and the Linear term need each leaf's layer type and J per call
         alone (predicted, or measured), the activation term each leaf's input + output bytes,
-        the batch term each leaf's batch size (its input's first dimension); a context with
-        such a term refuses to price without them.
+        the batch term each leaf's batch size (its input's first dimension), the "fresh" credit
+        each leaf's input + output bytes and J alone; a context with such a term refuses to
+        price without them.
         """
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
@@ -263,6 +290,13 @@ class Context:
         if ks:
             out = [o + streamed_j(coefficient(ks, lt), w, a, self.llc_bytes)
                    for o, w, lt, a in zip(out, weight_bytes, layer_types, alone_j, strict=True)]
+        if (kf := self.j_per_fresh_j.get(phase, 0.0)) > 0:
+            if act_bytes is None or alone_j is None:
+                raise ConfigError("this context credits weightless leaves by their J alone: "
+                                  "give each leaf's input + output bytes and J per call alone "
+                                  "(Context.rows_energy_j does)")
+            out = [o - kf * self.fresh_j(w, b, a)
+                   for o, w, b, a in zip(out, weight_bytes, act_bytes, alone_j, strict=True)]
         return out
 
     def rows_energy_j(self, rows: pd.DataFrame, phase: str, alone_j: Sequence[float]
@@ -275,7 +309,8 @@ class Context:
         weight_bytes = rows["weight_elements"].astype(float).fillna(0.0) * 4
         state = (network_weight_bytes(list(weight_bytes), list(rows["module"]))
                  if "module" in rows.columns else None)
-        act = list(activation_bytes(rows)) if phase in self.j_per_act_byte else None
+        act = (list(activation_bytes(rows))
+               if phase in self.j_per_act_byte or phase in self.j_per_fresh_j else None)
         batch = (list(rows["batch_size"].astype(float))
                  if phase in self.j_per_leaf_sample or phase in self.j_per_linear_byte_sample
                  else None)
@@ -291,7 +326,7 @@ class Context:
                 "state_copies": self.state_copies, "j_per_linear_j": self.j_per_linear_j,
                 "cache_bytes": self.cache_bytes, "j_per_leaf_sample": self.j_per_leaf_sample,
                 "j_per_linear_byte_sample": self.j_per_linear_byte_sample,
-                "batch_cap": self.batch_cap}
+                "batch_cap": self.batch_cap, "j_per_fresh_j": self.j_per_fresh_j}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Context:
@@ -311,7 +346,8 @@ class Context:
                    int(d["cache_bytes"]) if d.get("cache_bytes") is not None else None,
                    {k: float(v) for k, v in d.get("j_per_leaf_sample", {}).items()},
                    {k: float(v) for k, v in d.get("j_per_linear_byte_sample", {}).items()},
-                   int(d["batch_cap"]) if d.get("batch_cap") is not None else None)
+                   int(d["batch_cap"]) if d.get("batch_cap") is not None else None,
+                   {k: float(v) for k, v in d.get("j_per_fresh_j", {}).items()})
 
 
 def _finite(j: float) -> float:
@@ -330,7 +366,8 @@ def activation_bytes(rows: pd.DataFrame) -> pd.Series:
 def context_lines(ctx: Context) -> list[str]:
     """One line per phase describing the fitted context, coefficients in nJ/B and mJ per call."""
     out = []
-    for phase in sorted(set(ctx.j_per_byte) | set(ctx.j_per_stream_byte)):
+    for phase in sorted(set(ctx.j_per_byte) | set(ctx.j_per_stream_byte)
+                        | set(ctx.j_per_leaf) | set(ctx.j_per_fresh_j)):
         ks = ctx.j_per_stream_byte.get(phase)
         weights = (
             "weights streamed from memory at " + ", ".join(
@@ -345,6 +382,8 @@ def context_lines(ctx: Context) -> list[str]:
                 if phase in ctx.j_per_leaf_sample else "")
         act += (f" + {1e9 * ctx.j_per_linear_byte_sample[phase]:.3f} nJ per re-read Linear "
                 "weight byte per sample" if phase in ctx.j_per_linear_byte_sample else "")
+        act += (f" - {ctx.j_per_fresh_j[phase]:.3f} J per J a weightless leaf streaming its "
+                "data alone costs" if phase in ctx.j_per_fresh_j else "")
         if ctx.batch_cap is not None and (phase in ctx.j_per_leaf_sample
                                           or phase in ctx.j_per_linear_byte_sample):
             act += f" (samples counted up to {ctx.batch_cap} per call)"

@@ -6,13 +6,15 @@ of its leaves measured alone (plus their streamed J, if any) is what the context
     whole - leaves ≈ k_byte × re-read weight bytes + k_leaf × leaf calls
                      [+ k_act × activation bytes] [+ k_lin × J of its Linear leaves alone]
                      [+ k_sample × Σ min(batch, cap) over its leaf calls]
-                     [+ k_lin_b × Σ re-read weight bytes × min(batch, cap) over its Linear leaves]
+                     [+ k_lin_b × Σ re-read weight bytes × min(batch, cap), Linear leaves]
+                     [- k_fresh × J alone of its weightless leaves streaming their data alone]
 
-``k_byte, k_leaf, k_act, k_lin, k_sample, k_lin_b >= 0`` are fitted per phase by non-negative
-least squares on relative error (each row weighted by 1 / whole), so a VGG16 training step and
-a batch-1 AlexNet count alike, and only on the architectures the fit may see (held out, the
-evaluated one is left out). The measured leaves stand in for the regressors' predictions, so
-the context never learns a predictor's errors.
+``k_byte, k_leaf, k_act, k_lin, k_sample, k_lin_b, k_fresh >= 0`` are fitted per phase by
+non-negative least squares on relative error (each row weighted by 1 / whole), so a VGG16
+training step and a batch-1 AlexNet count alike, and only on the architectures the fit may see
+(held out, the evaluated one is left out). The measured leaves stand in for the regressors'
+predictions, so the context never learns a predictor's errors. The "fresh" column enters
+negated, so its non-negative coefficient is a credit.
 
 With ``spill`` (the default) the effective cache C is fitted with them: each C of
 ``CACHE_GRID_MIB`` up to the machine's LLC prices the weight column as ``spill × min(w, C /
@@ -35,7 +37,7 @@ import pandas as pd
 from scipy.optimize import nnls
 
 from energypred.configs import ArchConfig
-from energypred.context import LINEAR, STATE_COPIES, Context
+from energypred.context import LINEAR, STATE_COPIES, Context, activation_bytes
 from energypred.dataset import network_leaves
 from energypred.errors import ConfigError
 from energypred.hardware import DEFAULT_LLC_BYTES, fingerprint
@@ -44,7 +46,7 @@ from energypred.streaming import evicted_pairs, fit_stream, usable_pairs
 
 #: every term of the context model, in the order of the fit's columns; ``fit_context(terms=...)``
 #: fits a subset
-ALL_TERMS = ("bytes", "leaf", "activations", "linear", "batch", "linear_batch")
+ALL_TERMS = ("bytes", "leaf", "activations", "linear", "batch", "linear_batch", "fresh")
 #: the default terms
 TERMS = ("bytes", "leaf")
 #: caches (MiB) the spill fit tries, up to the machine's LLC
@@ -122,6 +124,8 @@ class _Row:
     linear_j: float
     layer_types: list[str]
     batch_sizes: list[float]
+    #: (input + output bytes, measured J alone) of each weightless leaf call (the "fresh" term)
+    weightless: list[tuple[float, float]]
     gap_j: float
     whole_j: float
 
@@ -166,7 +170,8 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
                    {p: len(v) for p, v in rows.items()}, {p: k[1] for p, k in fitted.items()},
                    per_stream, n_pairs, opt_in("activations"),
                    {p: STATE_COPIES.get(p, 1) for p in rows}, opt_in("linear"), cache,
-                   opt_in("batch"), opt_in("linear_batch"), probe.batch_cap)
+                   opt_in("batch"), opt_in("linear_batch"), probe.batch_cap,
+                   opt_in("fresh"))
 
 
 def _whole_rows(df: pd.DataFrame, target: str, exclude_architectures: Sequence[str],
@@ -187,6 +192,7 @@ def _whole_rows(df: pd.DataFrame, target: str, exclude_architectures: Sequence[s
     leaves["_linear"] = leaves[target].astype(float).where(leaves["layer_type"] == LINEAR, 0.0)
     sums = leaves.groupby(["arch_hash", "phase"]).agg(
         sum=("_in_network", "sum"), size=("_in_network", "size"), linear=("_linear", "sum"))
+    weightless = _weightless(leaves, target)
     rows: dict[str, list[_Row]] = {}
     for _, row in whole.iterrows():
         key = (row["config_hash"], row["phase"])
@@ -203,8 +209,19 @@ def _whole_rows(df: pd.DataFrame, target: str, exclude_architectures: Sequence[s
             linear_j=float(sums.loc[key, "linear"]),
             layer_types=[str(r.layer_type) for r in priced],
             batch_sizes=[float(r.input_shape[0]) for r in priced],
+            weightless=weightless.get(key, []),
             gap_j=float(row[target]) - float(sums.loc[key, "sum"]), whole_j=float(row[target])))
     return rows
+
+
+def _weightless(leaves: pd.DataFrame, target: str
+                ) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Per (network, phase), (input + output bytes, J alone) of its weightless measured
+    leaves."""
+    none = leaves[leaves["weight_elements"].astype(float).fillna(0.0) == 0]
+    act = activation_bytes(none)
+    return {(str(h), str(p)): list(zip(act.loc[g.index], g[target].astype(float), strict=True))
+            for (h, p), g in none.groupby(["arch_hash", "phase"])}
 
 
 def _fit_phase(rows: Sequence[_Row], phase: str, use: np.ndarray, ctx: Context
@@ -217,7 +234,8 @@ def _fit_phase(rows: Sequence[_Row], phase: str, use: np.ndarray, ctx: Context
         [r.act_bytes for r in rows], [r.linear_j for r in rows],
         [sum(ctx.samples(b) for b in r.batch_sizes) for r in rows],
         [sum(ctx.linear_batch_bytes(r.weight_bytes, phase, r.layer_types, r.batch_sizes))
-         for r in rows]]) * use
+         for r in rows],
+        [-sum(ctx.fresh_j(0.0, a, j) for a, j in r.weightless) for r in rows]]) * use
     y = np.array([r.whole_j for r in rows])
     gap = np.array([r.gap_j for r in rows])
     return _nnls(X / y[:, None], gap / y)

@@ -10,7 +10,8 @@ from synthetic import dataset
 from torch import nn
 
 from energypred.artifacts import load_default
-from energypred.context import Context, cached_weight_bytes, network_weight_bytes
+from energypred.context import (Context, cached_weight_bytes, context_lines,
+                                network_weight_bytes)
 from energypred import context_fit
 from energypred.context_fit import fit_context, llc_for
 from energypred.dataset import network_leaves
@@ -203,6 +204,43 @@ def test_the_batch_terms_count_samples_up_to_a_fitted_cap() -> None:
         linear.at[i, "energy_j"] += 3e-4 * sum(r.input_shape[0] for r in traced)
     assert fit_context(linear, 32 * MIB, terms=("bytes", "leaf", "batch"),
                        spill=False).batch_cap is None
+
+
+def test_the_fresh_term_credits_weightless_leaves_that_stream_their_data_alone() -> None:
+    # LLC 1 MiB, no fitted cache, 2e-3 J per leaf call, 0.2 J given back per J alone: a
+    # max-pooling leaf (no weights) with 2 MiB of input + output, 0.5 J alone, streams alone
+    # and pays 2e-3 - 0.2 x 0.5 = -0.098 J; a ReLU with 0.5 MiB fits the cache, a convolution
+    # with 2 MiB has weights: both pay only the 2e-3 J
+    ctx = Context(MIB, {}, {}, {"inference": 2e-3}, j_per_fresh_j={"inference": 0.2})
+    got = ctx.energy_j([0, 0, 1000], "inference", ["maxpool2d", "relu", "conv2d"],
+                       [0.5, 0.5, 0.5], act_bytes=[2 * MIB, MIB // 2, 2 * MIB])
+    assert got == pytest.approx([2e-3 - 0.1, 2e-3, 2e-3])
+    with pytest.raises(ConfigError, match="weightless"):
+        ctx.energy_j([0], "inference", ["maxpool2d"], [0.5])
+    assert Context.from_dict(ctx.to_dict()) == ctx and ctx.opt_in_terms == ("fresh",)
+    assert "0.200 J per J a weightless leaf" in context_lines(ctx)[0]
+    # rows in the dataset's layout: act bytes from input_elements + output_elements (float32)
+    rows = pd.DataFrame({"weight_elements": [0.0, 0.0], "input_elements": [MIB / 4, MIB / 8],
+                         "output_elements": [MIB / 4, MIB / 8], "layer_type": ["relu"] * 2})
+    assert list(ctx.rows_energy_j(rows, "inference", [0.5, 0.5])) == pytest.approx(
+        [2e-3 - 0.1, 2e-3])
+    # recovered from synthetic wholes at batch 1-32 beside the per-leaf term: 2 MiB LLC,
+    # each whole pays 2e-3 J per leaf call and gets back 0.3 x the J alone of its weightless
+    # leaves with over 2 MiB of input + output (VGG's early ReLUs and max-pooling at 8 and 32)
+    df = dataset(n=2, archs=("alexnet", "vgg11", "vgg13"), variants=((1, 64), (8, 64), (32, 64)))
+    leaves = network_leaves(df)
+    act = 4 * (leaves["input_elements"] + leaves["output_elements"])
+    fresh = leaves[(leaves["weight_elements"].fillna(0) == 0) & (act > 2 * MIB)]
+    given_back = fresh.groupby(["arch_hash", "phase"])["energy_j"].sum()
+    assert len(given_back) >= 4  # some networks have such leaves, others none
+    _add_context(df, 0.0, 2e-3)
+    for i in df.index[df.row_kind == "architecture"]:
+        key = (df.at[i, "config_hash"], df.at[i, "phase"])
+        df.at[i, "energy_j"] -= 0.3 * given_back.get(key, 0.0)
+    fitted = fit_context(df, 2 * MIB, terms=("leaf", "fresh"))
+    assert fitted.j_per_fresh_j["inference"] == pytest.approx(0.3, rel=1e-5)
+    assert fitted.j_per_leaf["inference"] == pytest.approx(2e-3, rel=1e-5)
+    assert fit_context(df, 2 * MIB, terms=("leaf",)).j_per_fresh_j == {}
 
 
 def test_spill_prices_only_the_weights_beyond_the_cache() -> None:

@@ -14,7 +14,8 @@ non-negative least squares on relative error (each row weighted by 1 / whole), s
 training step and a batch-1 AlexNet count alike, and only on the architectures the fit may see
 (held out, the evaluated one is left out). The measured leaves stand in for the regressors'
 predictions, so the context never learns a predictor's errors. The "fresh" column enters
-negated, so its non-negative coefficient is a credit.
+negated, so its non-negative coefficient is a credit, held at most 1 (``MAX_FRESH``: a leaf
+gives back at most what it costs alone).
 
 With ``spill`` (the default) the effective cache C is fitted with them: each C of
 ``CACHE_GRID_MIB`` up to the machine's LLC prices the weight column as ``spill × min(w, C /
@@ -49,6 +50,8 @@ from energypred.streaming import evicted_pairs, fit_stream, usable_pairs
 ALL_TERMS = ("bytes", "leaf", "activations", "linear", "batch", "linear_batch", "fresh")
 #: the default terms
 TERMS = ("bytes", "leaf")
+#: the "fresh" credit's column, and its bound: at most all of a leaf's J alone
+FRESH, MAX_FRESH = ALL_TERMS.index("fresh"), 1.0
 #: caches (MiB) the spill fit tries, up to the machine's LLC
 CACHE_GRID_MIB = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 #: sample caps the batch terms' fit tries (``Context.batch_cap``), against no cap
@@ -238,7 +241,16 @@ def _fit_phase(rows: Sequence[_Row], phase: str, use: np.ndarray, ctx: Context
         [-sum(ctx.fresh_j(0.0, a, j) for a, j in r.weightless) for r in rows]]) * use
     y = np.array([r.whole_j for r in rows])
     gap = np.array([r.gap_j for r in rows])
-    return _nnls(X / y[:, None], gap / y)
+    coef, residual = _nnls(X / y[:, None], gap / y)
+    if coef[FRESH] <= MAX_FRESH:
+        return coef, residual
+    # a leaf cannot give back more than it costs alone: hold the credit at its bound, refit
+    # the rest on what it leaves
+    rest = X.copy()
+    rest[:, FRESH] = 0.0
+    coef, residual = _nnls(rest / y[:, None], (gap - MAX_FRESH * X[:, FRESH]) / y)
+    coef[FRESH] = MAX_FRESH
+    return coef, residual
 
 
 def _best_cache(rows: dict[str, list[_Row]], use: dict[str, np.ndarray], llc: int

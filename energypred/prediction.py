@@ -49,7 +49,9 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     theory_energy_j: float | None = None
     theory_source: str | None = None
-    context_energy_j: float = 0.0  # part of energy_j: what leaves cost in the network beyond alone
+    #: part of energy_j: what leaves cost in the network beyond alone (below 0 where a
+    #: predictor's "fresh" credit outweighs the rest: energypred.context)
+    context_energy_j: float = 0.0
     #: the predictor's measured whole-model errors for this phase (Predictor.expected_error)
     expected_error: dict[str, Any] | None = None
 

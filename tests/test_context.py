@@ -241,6 +241,12 @@ def test_the_fresh_term_credits_weightless_leaves_that_stream_their_data_alone()
     assert fitted.j_per_fresh_j["inference"] == pytest.approx(0.3, rel=1e-5)
     assert fitted.j_per_leaf["inference"] == pytest.approx(2e-3, rel=1e-5)
     assert fit_context(df, 2 * MIB, terms=("leaf",)).j_per_fresh_j == {}
+    # wholes that give back 1.5x their leaves' J alone: the credit stops at all of it (1.0)
+    for i in df.index[df.row_kind == "architecture"]:
+        key = (df.at[i, "config_hash"], df.at[i, "phase"])
+        df.at[i, "energy_j"] -= 1.2 * given_back.get(key, 0.0)
+    bounded = fit_context(df, 2 * MIB, terms=("leaf", "fresh"))
+    assert bounded.j_per_fresh_j["inference"] == 1.0 and bounded.j_per_leaf["inference"] > 0
 
 
 def test_spill_prices_only_the_weights_beyond_the_cache() -> None:

@@ -90,10 +90,10 @@ call alone, while inside a network it reads an input the layer before has just w
 batch 64-128 the Zen 5 VM's max-pooling leaves alone add up to more than their networks (up to
 +10.6 % of the whole; docs/findings.md), which terms that only add cannot follow. The term
 subtracts ``k_fresh × J alone`` of each such leaf (its measured J when fitting, its predicted J
-when pricing). On the Zen 5 VM's 267 whole networks (nineteen runs) it is fitted at 0.146
+when pricing). On the Zen 5 VM's 275 whole networks (twenty runs) it is fitted at 0.146
 (inference) and 0.263 (training) and takes the held-out context alone
 (``scripts/fresh_variants.py``) from 4.1 to 3.1 % and from 4.0 to 3.5 %; crediting a share
-that shrinks with the input (the cache's share of it) did worse (3.5 / 3.5 %). On the Xeon,
+that shrinks with the input (the cache's share of it) did worse at inference (3.5 %). On the Xeon,
 Zen 3 and Ice Lake VMs it moves the context alone by -0.2 to +0.9 points, on the Zen 4 VM by
 -0.1, so it is opt-in (``--context-terms bytes,leaf,fresh``, as ``zen5-2c-padded`` is fitted).
 

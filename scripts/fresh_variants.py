@@ -29,7 +29,6 @@ from pathlib import Path
 import pandas as pd
 
 from context_residuals import residuals
-from energypred import context as ctx_module
 from energypred.context import Context, context_lines
 from energypred.context_fit import fit_context, llc_for, parse_terms
 from energypred.dataset import one_machine, read_dataset
@@ -96,16 +95,16 @@ def main() -> None:
           "MAPE (mean signed), %")
     try:
         for name, fresh in VARIANTS.items():
-            ctx_module.Context.fresh_j = fresh or SHIPPED  # type: ignore[method-assign]
+            Context.fresh_j = fresh or SHIPPED  # type: ignore[method-assign]
             r = residuals(df, terms + (("fresh",) if fresh else ()))
             for phase, g in r.groupby("phase"):
                 print(line(name, str(phase), g), flush=True)
         for name in ("beyond cache", "cache share"):
-            ctx_module.Context.fresh_j = VARIANTS[name]  # type: ignore[method-assign]
+            Context.fresh_j = VARIANTS[name]  # type: ignore[method-assign]
             fitted = fit_context(df, llc_for(df), terms=terms + ("fresh",))
             print(f"\n{name}, fitted on every network:", *context_lines(fitted), sep="\n  ")
     finally:
-        ctx_module.Context.fresh_j = SHIPPED  # type: ignore[method-assign]
+        Context.fresh_j = SHIPPED  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -95,7 +95,19 @@ when pricing). On the Zen 5 VM's 275 whole networks (twenty runs) it is fitted a
 (``scripts/fresh_variants.py``) from 4.1 to 3.1 % and from 4.0 to 3.5 %; crediting a share
 that shrinks with the input (the cache's share of it) did worse at inference (3.5 %). On the Xeon,
 Zen 3 and Ice Lake VMs it moves the context alone by -0.2 to +0.9 points, on the Zen 4 VM by
--0.1, so it is opt-in (``--context-terms bytes,leaf,fresh``, as ``zen5-2c-padded`` is fitted).
+-0.1, so it is opt-in (``--context-terms bytes,leaf,fresh``).
+
+One opt-in term is a constant per network call, fitted in training only ("step"): timed on the
+Zen 5 VM at batch 1 (``scripts/training_split.py``), a training step costs 2.3-3.1 ms more
+than its leaves alone whatever its width (AlexNet at width 0.25 and 0.5, VGG16 at 0.25), 1.1-1.5
+ms of it in the forward pass, where a cost per leaf call would grow with the leaves (22 in
+AlexNet, 40 in VGG16). On that VM's 135 training networks (twenty-one runs) it is fitted at
+68.7 mJ per step (the per-leaf term then 0) and takes the held-out context alone
+(``scripts/context_residuals.py``) from 3.8 to 3.1 % (AlexNet at batch 1 from -6.8 to -1.8 %
+signed); on the other VMs it changes nothing (Xeon 2.6 to 2.7 %). Fitted at inference too,
+it took the inference context from 3.1 to 3.5 % (AlexNet 3.7 to 5.3 %, +3.5 % signed: a
+constant fitted on the VGGs overprices it), so it is not fitted there
+(``context_fit.STEP_PHASES``). ``zen5-2c-padded`` is fitted with ``bytes,leaf,fresh,step``.
 
 The correction, per layer and phase (c = ``STATE_COPIES[phase]``, C the effective cache or,
 without one, the LLC and spill = 1)::
@@ -104,6 +116,7 @@ without one, the LLC and spill = 1)::
                 [+ k_act × activation bytes] [+ k_lin × J alone (Linear leaves only)]
                 [+ k_sample × n] [+ k_lin_b × spill × min(w, C / c) × n (Linear leaves only)]
                 [- k_fresh × J alone (weightless leaves whose input + output bytes exceed C)]
+                [+ k_step / leaf calls of the network (training)]
     n = min(batch size, batch cap) (the cap fitted with the batch terms; none: the batch)
     context J = streamed J + k_leaf                          (stream=True, evicted leaves)
 
@@ -186,6 +199,9 @@ class Context:
     #: J given back per J a weightless leaf costs alone where its input and output exceed the
     #: cache (the "fresh" term, a credit; absent: none)
     j_per_fresh_j: dict[str, float] = field(default_factory=dict)
+    #: extra J per network call, spread evenly over its leaf calls (the "step" term; fitted in
+    #: training only; absent: none)
+    j_per_step: dict[str, float] = field(default_factory=dict)
 
     @property
     def opt_in_terms(self) -> tuple[str, ...]:
@@ -195,7 +211,8 @@ class Context:
                                     ("linear", self.j_per_linear_j),
                                     ("batch", self.j_per_leaf_sample),
                                     ("linear_batch", self.j_per_linear_byte_sample),
-                                    ("fresh", self.j_per_fresh_j)) if k)
+                                    ("fresh", self.j_per_fresh_j),
+                                    ("step", self.j_per_step)) if k)
 
     def spill(self, weight_bytes: Sequence[float], phase: str,
               state_bytes: float | None = None) -> float:
@@ -258,7 +275,7 @@ class Context:
         alone (predicted, or measured), the activation term each leaf's input + output bytes,
         the batch term each leaf's batch size (its input's first dimension), the "fresh" credit
         each leaf's input + output bytes and J alone; a context with such a term refuses to
-        price without them.
+        price without them. The "step" term adds its J per network call evenly to every entry.
         """
         k = self.j_per_byte.get(phase, 0.0)
         c = self.j_per_leaf.get(phase, 0.0)
@@ -297,6 +314,8 @@ class Context:
                                   "(Context.rows_energy_j does)")
             out = [o - kf * self.fresh_j(w, b, a)
                    for o, w, b, a in zip(out, weight_bytes, act_bytes, alone_j, strict=True)]
+        if (kt := self.j_per_step.get(phase, 0.0)) > 0 and out:
+            out = [o + kt / len(out) for o in out]
         return out
 
     def rows_energy_j(self, rows: pd.DataFrame, phase: str, alone_j: Sequence[float]
@@ -326,7 +345,8 @@ class Context:
                 "state_copies": self.state_copies, "j_per_linear_j": self.j_per_linear_j,
                 "cache_bytes": self.cache_bytes, "j_per_leaf_sample": self.j_per_leaf_sample,
                 "j_per_linear_byte_sample": self.j_per_linear_byte_sample,
-                "batch_cap": self.batch_cap, "j_per_fresh_j": self.j_per_fresh_j}
+                "batch_cap": self.batch_cap, "j_per_fresh_j": self.j_per_fresh_j,
+                "j_per_step": self.j_per_step}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Context:
@@ -347,7 +367,8 @@ class Context:
                    {k: float(v) for k, v in d.get("j_per_leaf_sample", {}).items()},
                    {k: float(v) for k, v in d.get("j_per_linear_byte_sample", {}).items()},
                    int(d["batch_cap"]) if d.get("batch_cap") is not None else None,
-                   {k: float(v) for k, v in d.get("j_per_fresh_j", {}).items()})
+                   {k: float(v) for k, v in d.get("j_per_fresh_j", {}).items()},
+                   {k: float(v) for k, v in d.get("j_per_step", {}).items()})
 
 
 def _finite(j: float) -> float:
@@ -361,39 +382,3 @@ def activation_bytes(rows: pd.DataFrame) -> pd.Series:
     """Bytes of activations (input + output, float32) each leaf call reads and writes."""
     return (rows["input_elements"].astype(float).fillna(0.0)
             + rows["output_elements"].astype(float).fillna(0.0)) * 4
-
-
-def context_lines(ctx: Context) -> list[str]:
-    """One line per phase describing the fitted context, coefficients in nJ/B and mJ per call."""
-    out = []
-    for phase in sorted(set(ctx.j_per_byte) | set(ctx.j_per_stream_byte)
-                        | set(ctx.j_per_leaf) | set(ctx.j_per_fresh_j)):
-        ks = ctx.j_per_stream_byte.get(phase)
-        weights = (
-            "weights streamed from memory at " + ", ".join(
-                f"{lt} {1e9 * k:.3f}" for lt, k in sorted(ks.items())) + " nJ/B (max(alone, k x "
-            f"weight bytes), fitted on {ctx.n_stream_pairs.get(phase, 0)} evicted-weight leaves)"
-            if ks else f"{1e9 * ctx.j_per_byte.get(phase, 0.0):.3f} nJ per cached weight byte")
-        act = (f" + {1e12 * ctx.j_per_act_byte[phase]:.3f} pJ per activation byte"
-               if phase in ctx.j_per_act_byte else "")
-        act += (f" + {ctx.j_per_linear_j[phase]:.3f} J per J a Linear leaf costs alone"
-                if phase in ctx.j_per_linear_j else "")
-        act += (f" + {1e6 * ctx.j_per_leaf_sample[phase]:.1f} µJ per leaf call per sample"
-                if phase in ctx.j_per_leaf_sample else "")
-        act += (f" + {1e9 * ctx.j_per_linear_byte_sample[phase]:.3f} nJ per re-read Linear "
-                "weight byte per sample" if phase in ctx.j_per_linear_byte_sample else "")
-        act += (f" - {ctx.j_per_fresh_j[phase]:.3f} J per J a weightless leaf streaming its "
-                "data alone costs" if phase in ctx.j_per_fresh_j else "")
-        if ctx.batch_cap is not None and (phase in ctx.j_per_leaf_sample
-                                          or phase in ctx.j_per_linear_byte_sample):
-            act += f" (samples counted up to {ctx.batch_cap} per call)"
-        copies = ctx.state_copies.get(phase, 1)
-        cap = f" / {copies} (weights, gradients, momenta)" if copies > 1 else ""
-        cache = (f"effective cache {ctx.cache_bytes / 2**20:.0f} MiB{cap} of the LLC's "
-                 f"{ctx.llc_bytes / 2**20:.0f}, re-read in the share of the network's weights "
-                 "beyond it" if ctx.cache_bytes else f"LLC {ctx.llc_bytes / 2**20:.0f} MiB{cap}")
-        out.append(f"network context ({phase}): {weights} + "
-                   f"{1e3 * ctx.j_per_leaf.get(phase, 0.0):.3f} mJ per leaf call{act} ({cache}, "
-                   f"fitted on "
-                   f"{ctx.n_rows.get(phase, 0)} whole models)")
-    return out

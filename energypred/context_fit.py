@@ -8,8 +8,9 @@ of its leaves measured alone (plus their streamed J, if any) is what the context
                      [+ k_sample × Σ min(batch, cap) over its leaf calls]
                      [+ k_lin_b × Σ re-read weight bytes × min(batch, cap), Linear leaves]
                      [- k_fresh × J alone of its weightless leaves streaming their data alone]
+                     [+ k_step (training: a constant per step)]
 
-``k_byte, k_leaf, k_act, k_lin, k_sample, k_lin_b, k_fresh >= 0`` are fitted per phase by
+``k_byte, k_leaf, k_act, k_lin, k_sample, k_lin_b, k_fresh, k_step >= 0`` are fitted per phase by
 non-negative least squares on relative error (each row weighted by 1 / whole), so a VGG16
 training step and a batch-1 AlexNet count alike, and only on the architectures the fit may see
 (held out, the evaluated one is left out). The measured leaves stand in for the regressors'
@@ -47,11 +48,15 @@ from energypred.streaming import evicted_pairs, fit_stream, usable_pairs
 
 #: every term of the context model, in the order of the fit's columns; ``fit_context(terms=...)``
 #: fits a subset
-ALL_TERMS = ("bytes", "leaf", "activations", "linear", "batch", "linear_batch", "fresh")
+ALL_TERMS = ("bytes", "leaf", "activations", "linear", "batch", "linear_batch", "fresh",
+             "step")
 #: the default terms
 TERMS = ("bytes", "leaf")
 #: the "fresh" credit's column, and its bound: at most all of a leaf's J alone
 FRESH, MAX_FRESH = ALL_TERMS.index("fresh"), 1.0
+#: phases the "step" term is fitted in (elsewhere its column is 0): at inference on the Zen 5
+#: VM a constant per call fitted on the VGGs priced AlexNet 3.5 % too high (context.py)
+STEP_PHASES = ("training",)
 #: caches (MiB) the spill fit tries, up to the machine's LLC
 CACHE_GRID_MIB = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 #: sample caps the batch terms' fit tries (``Context.batch_cap``), against no cap
@@ -141,7 +146,8 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
     measured with evicted weights (if ``stream`` and there are any), then the coefficients of
     ``terms`` (J per re-read weight byte, per leaf call, per activation byte, per J of a
     Linear leaf alone, per sample of a leaf call, per re-read weight byte of a Linear leaf per
-    sample) and, with ``spill``, the effective cache.
+    sample, per J of a weightless leaf streaming alone (a credit), per training step) and, with
+    ``spill``, the effective cache.
     In a phase with streaming coefficients ``k_byte`` is 0: the streamed J replaces it.
 
     Rows whose leaves are not all measured are skipped. ``terms`` leaves a term out (its
@@ -155,6 +161,7 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
     per_stream = fit_stream(pairs, llc) if pairs is not None else {}
     rows = _whole_rows(df, target, exclude_architectures, Context(llc, {}, {}, {}, per_stream))
     use = {phase: np.array([t in terms and not (t == "bytes" and phase in per_stream)
+                            and not (t == "step" and phase not in STEP_PHASES)
                             for t in ALL_TERMS], dtype=float) for phase in rows}
     cache = _best_cache(rows, use, llc) if spill and "bytes" in terms else None
     probe = Context(llc, {}, {}, state_copies=dict(STATE_COPIES), cache_bytes=cache)
@@ -174,7 +181,7 @@ def fit_context(df: pd.DataFrame, llc_bytes: int | None, target: str = "energy_j
                    per_stream, n_pairs, opt_in("activations"),
                    {p: STATE_COPIES.get(p, 1) for p in rows}, opt_in("linear"), cache,
                    opt_in("batch"), opt_in("linear_batch"), probe.batch_cap,
-                   opt_in("fresh"))
+                   opt_in("fresh"), opt_in("step"))
 
 
 def _whole_rows(df: pd.DataFrame, target: str, exclude_architectures: Sequence[str],
@@ -238,7 +245,8 @@ def _fit_phase(rows: Sequence[_Row], phase: str, use: np.ndarray, ctx: Context
         [sum(ctx.samples(b) for b in r.batch_sizes) for r in rows],
         [sum(ctx.linear_batch_bytes(r.weight_bytes, phase, r.layer_types, r.batch_sizes))
          for r in rows],
-        [-sum(ctx.fresh_j(0.0, a, j) for a, j in r.weightless) for r in rows]]) * use
+        [-sum(ctx.fresh_j(0.0, a, j) for a, j in r.weightless) for r in rows],
+        [1.0 for _ in rows]]) * use
     y = np.array([r.whole_j for r in rows])
     gap = np.array([r.gap_j for r in rows])
     coef, residual = _nnls(X / y[:, None], gap / y)

@@ -61,9 +61,9 @@ def report_lines(r: Report, title: str, fmt: str = "table") -> list[str]:
         f"{num(r.energy_j_per_sample)} J per sample; {num(r.energy_kwh)} kWh",
         f"of which {num(r.context_energy_j)} J network context (weights re-read from memory on "
         "every pass where the network's outgrow the cache, cold buffers and glue per layer "
-        "call, or per sample of its batch where the predictor prices that; less, where it "
-        "credits that, what pooling and activations whose data outgrow the cache save on an "
-        "input just written; see energypred.context)",
+        "call, or per sample of its batch or per training step where the predictor prices "
+        "that; less, where it credits that, what pooling and activations whose data outgrow "
+        "the cache save on an input just written; see energypred.context)",
         f"facility energy: {num(fp.facility_energy_j)} J (PUE {fp.pue:g})",
         f"emissions: {num(fp.gco2e)} g CO2e per {what} "
         f"({fp.intensity.g_per_kwh:.2f} g/kWh: {fp.intensity.source})",

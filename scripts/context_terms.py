@@ -14,7 +14,8 @@ or that cost and the per-leaf cost alone; both with the fitted cache and its spi
 activation term, a cost per sample of each leaf call's batch (``batch``), one per re-read
 Linear weight byte per sample (``linb``) or both too (their sample cap fitted, or
 ``uncapped``), or a credit per J alone of each weightless leaf that streams its data alone
-(``fresh``), and each model's error by batch size (up to 16, as every shipped run drew,
+(``fresh``), and that credit with a constant per training step (``step``), and each model's
+error by batch size (up to 16, as every shipped run drew,
 and beyond: ``generate --arch-batches``). Then the leaves measured with their
 weights evicted against alone, by layer type and batch size. Prints MAPE and mean signed error
 per (phase, architecture), and the additivity of the measured leaves with each context added
@@ -61,7 +62,8 @@ MODELS: dict[str, tuple[Any, ...] | None] = {
     "spill+leaf+batch+linb": (("bytes", "leaf", "batch", "linear_batch"), False, True),
     "spill+leaf+batch+linb uncapped": (("bytes", "leaf", "batch", "linear_batch"), False, True,
                                        False),
-    "spill+leaf+fresh": (("bytes", "leaf", "fresh"), False, True)}
+    "spill+leaf+fresh": (("bytes", "leaf", "fresh"), False, True),
+    "spill+leaf+fresh+step": (("bytes", "leaf", "fresh", "step"), False, True)}
 #: batch sizes up to this are those every shipped run drew (sampling.ARCH_BATCH_SIZES)
 SMALL_BATCH = 16
 

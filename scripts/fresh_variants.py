@@ -29,7 +29,8 @@ from pathlib import Path
 import pandas as pd
 
 from context_residuals import residuals
-from energypred.context import Context, context_lines
+from energypred.context import Context
+from energypred.context_report import context_lines
 from energypred.context_fit import fit_context, llc_for, parse_terms
 from energypred.dataset import one_machine, read_dataset
 from energypred.drift import corrected

@@ -10,8 +10,8 @@ from synthetic import dataset
 from torch import nn
 
 from energypred.artifacts import load_default
-from energypred.context import (Context, cached_weight_bytes, context_lines,
-                                network_weight_bytes)
+from energypred.context import Context, cached_weight_bytes, network_weight_bytes
+from energypred.context_report import context_lines
 from energypred import context_fit
 from energypred.context_fit import fit_context, llc_for
 from energypred.dataset import network_leaves
@@ -247,6 +247,30 @@ def test_the_fresh_term_credits_weightless_leaves_that_stream_their_data_alone()
         df.at[i, "energy_j"] -= 1.2 * given_back.get(key, 0.0)
     bounded = fit_context(df, 2 * MIB, terms=("leaf", "fresh"))
     assert bounded.j_per_fresh_j["inference"] == 1.0 and bounded.j_per_leaf["inference"] > 0
+
+
+def test_the_step_term_adds_a_constant_per_training_step_spread_over_its_leaves() -> None:
+    # 2e-3 J per leaf call and 0.06 J per training step: a 3-leaf network pays 0.06 / 3 = 0.02
+    # J more on each leaf call in training (0.022 J each); at inference only the 2e-3 J
+    ctx = Context(32 * MIB, {}, {}, {"inference": 2e-3, "training": 2e-3},
+                  j_per_step={"training": 0.06})
+    assert ctx.energy_j([0, 1000, 0], "training") == pytest.approx([0.022] * 3)
+    assert ctx.energy_j([0, 1000, 0], "inference") == pytest.approx([2e-3] * 3)
+    assert ctx.energy_j([], "training") == []
+    assert Context.from_dict(ctx.to_dict()) == ctx and ctx.opt_in_terms == ("step",)
+    lines = context_lines(ctx)  # inference first, then training
+    assert "per network call" not in lines[0] and "60.000 mJ per network call" in lines[1]
+    # recovered from synthetic wholes that pay 2e-3 J per leaf call and 0.07 J per call in
+    # both phases: the training constant exactly, none at inference (the term is fitted in
+    # training only, context_fit.STEP_PHASES)
+    df = dataset(n=2, archs=("alexnet", "vgg11", "vgg13"), phases=("inference", "training"))
+    _add_context(df, 0.0, 2e-3)
+    df.loc[df.row_kind == "architecture", "energy_j"] += 0.07
+    fitted = fit_context(df, 32 * MIB, terms=("leaf", "step"))
+    assert fitted.j_per_step["training"] == pytest.approx(0.07, rel=1e-5)
+    assert fitted.j_per_leaf["training"] == pytest.approx(2e-3, rel=1e-5)
+    assert fitted.j_per_step["inference"] == 0.0
+    assert fit_context(df, 32 * MIB, terms=("leaf",)).j_per_step == {}
 
 
 def test_spill_prices_only_the_weights_beyond_the_cache() -> None:

@@ -8,7 +8,8 @@ import pytest
 from synthetic import dataset
 
 from energypred.configs import ArchConfig
-from energypred.context import Context, context_lines
+from energypred.context import Context
+from energypred.context_report import context_lines
 from energypred.context_fit import fit_context
 from energypred.dataset import network_leaves
 from energypred.evaluation import leaf_rows, measured_context_j, predict_whole

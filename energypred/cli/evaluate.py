@@ -9,7 +9,7 @@ from typing import Any
 
 from energypred import __version__, artifacts
 from energypred.cli.fit import add_hardware_argument
-from energypred.context import context_lines
+from energypred.context_report import context_lines
 from energypred.context_fit import terms_of
 from energypred.dataset import dataset_hash, one_allocator, one_machine, read_dataset
 from energypred.errors import ConfigError

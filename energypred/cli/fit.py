@@ -12,7 +12,7 @@ import pandas as pd
 from energypred import artifacts
 from energypred.dataset import (dataset_hash, one_allocator, one_machine, read_dataset,
                                 shifted_runs)
-from energypred.context import context_lines
+from energypred.context_report import context_lines
 from energypred.context_fit import ALL_TERMS, TERMS, fit_context, llc_for, parse_terms
 from energypred.machine_check import reference_metadata
 from energypred.drift import corrected

@@ -100,15 +100,15 @@ Zen 3 and Ice Lake VMs it moves the context alone by -0.2 to +0.9 points, on the
 One opt-in term is a constant per network call, fitted in training only ("step"): timed on the
 Zen 5 VM at batch 1 (``scripts/training_split.py``), a narrow network's training step costs
 2.3-3.1 ms more than its leaves alone whatever its width or leaf count (AlexNet at width 0.25
-and 0.5: 22 leaves; VGG13 and VGG16 at 0.25: 34 and 40), though two readings of the AlexNet
-at 0.25 gave 1.1 ms: most of it is its Linear leaves, whose weights, gradients and momenta (12-27 MiB) alone stay in the
-32 MiB L3 in some readings and not in others, and inside the network never do. A cost per leaf
-call would grow with the leaves. On that VM's 135 training networks (twenty-one runs) it is
-fitted at 68.7 mJ per step (the per-leaf term then 0) and takes the held-out context alone
-(``scripts/context_residuals.py``) from 3.8 to 3.1 % (AlexNet at batch 1 from -6.8 to -1.8 %
-signed); on the other VMs it changes nothing (Xeon 2.6 to 2.7 %). Fitted at inference too,
-it took the inference context from 3.1 to 3.5 % (AlexNet 3.7 to 5.3 %, +3.5 % signed: a
-constant fitted on the VGGs overprices it), so it is not fitted there
+and 0.5: 22 leaves; VGG13 and VGG16 at 0.25: 34 and 40), though two readings of the AlexNet at
+0.25 gave 1.1 ms: most of it is its Linear leaves, whose weights, gradients and momenta (12-27
+MiB) alone stay in the 32 MiB L3 in some readings and not in others, and inside the network
+never do. A cost per leaf call would grow with the leaves. On that VM's 135 training networks
+(twenty-one runs) it is fitted at 68.7 mJ per step (69.5 on twenty-two; the per-leaf term then
+0) and takes the held-out context alone (``scripts/context_residuals.py``) from 3.8 to 3.1 %
+(AlexNet at batch 1 from -6.8 to -1.8 % signed); on the other VMs it changes nothing (Xeon 2.6
+to 2.7 %). Fitted at inference too, it took the inference context from 3.1 to 3.5 % (AlexNet 3.7
+to 5.3 %, +3.5 % signed: a constant fitted on the VGGs overprices it), so it is not fitted there
 (``context_fit.STEP_PHASES``). ``zen5-2c-padded`` is fitted with ``bytes,leaf,fresh,step``.
 
 The correction, per layer and phase (c = ``STATE_COPIES[phase]``, C the effective cache or,

@@ -1,4 +1,6 @@
-"""AlexNet and VGG11/13/16, defined here (same layer structure as the classic definitions).
+"""AlexNet, VGG11/13/16 and VGG11 with batch normalisation, defined here (same layer structure
+as the classic definitions; ``vgg11_bn`` is torchvision's: BatchNorm2d between each convolution
+and its ReLU).
 
 Variants scale the channel counts and hidden units by ``width_mult`` and set ``num_classes``;
 the resolution is free (>= 64 px) thanks to the adaptive pooling before the classifier.
@@ -46,7 +48,8 @@ def alexnet(num_classes: int = 1000, width_mult: float = 1.0) -> nn.Sequential:
     )
 
 
-def _vgg(name: str, num_classes: int, width_mult: float) -> nn.Sequential:
+def _vgg(name: str, num_classes: int, width_mult: float, batch_norm: bool = False
+         ) -> nn.Sequential:
     layers: list[nn.Module] = []
     cin = 3
     for v in _VGG_CFGS[name]:
@@ -54,7 +57,9 @@ def _vgg(name: str, num_classes: int, width_mult: float) -> nn.Sequential:
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
             cout = _w(int(v), width_mult)
-            layers += [nn.Conv2d(cin, cout, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            norm = [nn.BatchNorm2d(cout)] if batch_norm else []
+            layers += [nn.Conv2d(cin, cout, kernel_size=3, padding=1), *norm,
+                       nn.ReLU(inplace=True)]
             cin = cout
     hidden = _w(4096, width_mult)
     layers += [
@@ -81,8 +86,13 @@ def vgg16(num_classes: int = 1000, width_mult: float = 1.0) -> nn.Sequential:
     return _vgg("vgg16", num_classes, width_mult)
 
 
+def vgg11_bn(num_classes: int = 1000, width_mult: float = 1.0) -> nn.Sequential:
+    """VGG11 with a BatchNorm2d after each convolution (torchvision's ``vgg11_bn``)."""
+    return _vgg("vgg11", num_classes, width_mult, batch_norm=True)
+
+
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "alexnet": alexnet, "vgg11": vgg11, "vgg13": vgg13, "vgg16": vgg16,
+    "alexnet": alexnet, "vgg11": vgg11, "vgg13": vgg13, "vgg16": vgg16, "vgg11_bn": vgg11_bn,
 }
 
 

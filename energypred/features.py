@@ -12,7 +12,9 @@ Choices (see the fitting module for how they are used):
                          input gradient (once more): 3 x MACs inside a network, 2 x for its
                          first layer.
     pooling              window visits (output × k²) and bytes moved; no MACs.
-    element-wise         elements and bytes moved, batch and elements per sample, in place or not.
+    element-wise         elements and bytes moved, batch and elements per sample, in place or not
+                         (activations, dropout, flatten and BatchNorm2d: in training its
+                         statistics per channel are part of what the measurements carry).
 """
 
 from __future__ import annotations

@@ -215,9 +215,29 @@ register(LayerType("flatten", nn.Flatten, lambda m: {"start_dim": m.start_dim,
                                                      "end_dim": m.end_dim},
                    _zero, _zero, _no_weights))
 
+
+
+# --- Normalisation ----------------------------------------------------------------------------
+def _batchnorm_params(m: nn.Module) -> Params:
+    return {"num_features": int(m.num_features), "eps": float(m.eps), "momentum": m.momentum,
+            "affine": bool(m.affine), "track_running_stats": bool(m.track_running_stats)}
+
+
+def _batchnorm_weights(p: Params) -> int:
+    """Scale and shift per channel when affine (running mean and variance are buffers, not
+    parameters, and are not counted)."""
+    return 2 * int(p["num_features"]) if p.get("affine", True) else 0
+
+
+# Element-wise work: at inference one multiply-add per element with folded statistics (counted
+# as elements, like an activation, not as MACs); in training also a mean and variance per
+# channel over the batch, whose cost the measurements carry.
+register(LayerType("batchnorm2d", nn.BatchNorm2d, _batchnorm_params, _zero, _zero,
+                   _batchnorm_weights))
+
 #: Layer types a user can ask ``generate --layers`` for (the others occur inside architectures).
 SAMPLED_LAYER_TYPES: tuple[str, ...] = ("conv2d", "linear", "maxpool2d", "relu", "sigmoid",
-                                        "tanh", "softmax")
+                                        "tanh", "softmax", "batchnorm2d")
 
 
 def canonical_params(layer_type: str, params: Params) -> Params:

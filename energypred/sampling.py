@@ -84,6 +84,9 @@ def _uniform(layer_type: str, rng: random.Random) -> LayerConfig:
     if layer_type == "linear":
         b, fin, fout = rng.randrange(1, 512), rng.randrange(1, 5000), rng.randrange(1, 5000)
         return LayerConfig("linear", {"in_features": fin, "out_features": fout}, (b, fin))
+    if layer_type == "batchnorm2d":  # a feature map: channels and spatial size independent
+        b, c, img = rng.randrange(1, 256), rng.randrange(1, 512), rng.randrange(4, 224)
+        return LayerConfig("batchnorm2d", {"num_features": c}, (b, c, img, img))
     b, n = rng.randrange(1, 512), rng.randrange(50_000, 5_000_000)
     return LayerConfig(layer_type, _activation_params(layer_type, inplace=False), (b, n))
 
@@ -155,6 +158,9 @@ def _realistic(layer_type: str, rng: random.Random) -> LayerConfig:
     if layer_type == "linear":
         fin, fout = _mult8(rng, 64, 4096), _mult8(rng, 64, 4096)
         return LayerConfig("linear", {"in_features": fin, "out_features": fout}, (b, fin))
+    if layer_type == "batchnorm2d":  # after a convolution: its output's size and channels
+        h, c = _spatial_and_channels(rng)
+        return LayerConfig("batchnorm2d", {"num_features": c}, (b, c, h, h))
     inplace = layer_type == "relu"  # real nets run ReLU in place, Sigmoid/Tanh/Softmax not
     params = _activation_params(layer_type, inplace=inplace)
     if layer_type == "softmax":
@@ -199,6 +205,8 @@ def _scaled(layer_type: str, rng: random.Random) -> LayerConfig:
     elif layer_type == "linear":
         params["in_features"] = shape[1]
         params["out_features"] = _slim(params["out_features"], width)
+    elif layer_type == "batchnorm2d":
+        params["num_features"] = shape[1]
     return LayerConfig(layer_type, params, tuple(shape),
                        input_requires_grad=base.input_requires_grad)
 

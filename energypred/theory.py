@@ -16,6 +16,8 @@ Counting rules (per call, whole batch):
     relu             one comparison per element.
     sigmoid, tanh    5 multiplications + 5 additions per element (polynomial exp, division).
     softmax          5 multiplications + 6 additions per element (max, exp, sum, scale).
+    batchnorm2d      1 multiplication + 1 addition per element (statistics folded into a scale
+                     and a shift per channel; training's batch statistics are not counted).
     dropout, flatten identity / view at inference: no operations.
     every layer      input read once, output written once, at the tier of their sizes.
     training         3 × the forward counts (forward, gradient w.r.t. input and weights).
@@ -112,7 +114,7 @@ def _tier(n_bytes: float) -> str:
 
 
 _PER_ELEMENT = {"relu": (0, 1), "sigmoid": (5, 5), "tanh": (5, 5), "softmax": (5, 6),
-                "dropout": (0, 0), "flatten": (0, 0)}
+                "dropout": (0, 0), "flatten": (0, 0), "batchnorm2d": (1, 1)}
 
 
 def count_ops(layer_type: str, c: LayerCounts, bytes_per_element: int,

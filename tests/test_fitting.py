@@ -201,21 +201,24 @@ def test_tampered_or_incompatible_artifacts_are_refused(fitted: Predictor, tmp_p
         artifacts.load(tmp_path / "nothing")
 
 
-class WithBatchNorm(nn.Module):
+class WithNorms(nn.Module):
+    """conv -> BatchNorm2d (registered) -> GroupNorm (not) -> x 2 (functional) -> ReLU."""
+
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 8, 3)
         self.bn = nn.BatchNorm2d(8)
+        self.gn = nn.GroupNorm(2, 8)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv(x)) * 2)
+        return self.relu(self.gn(self.bn(self.conv(x))) * 2)
 
 
 def test_prediction_sums_layers_and_reports_unsupported(fitted: Predictor) -> None:
-    r = predict(WithBatchNorm(), (3, 8, 8), batch_size=2, predictor=fitted)
+    r = predict(WithNorms(), (3, 8, 8), batch_size=2, predictor=fitted)
     priced = r.layers.dropna(subset=["energy_j"])
-    assert list(priced.type) == ["conv2d", "relu"]
+    assert list(priced.type) == ["conv2d", "batchnorm2d", "relu"]
     assert r.energy_j == pytest.approx(priced.energy_j.sum())
     assert r.energy_j_per_sample == pytest.approx(r.energy_j / 2)
     # the conv by hand: 2 x 8 x 6 x 6 = 576 outputs x 27 = 15,552 MACs
@@ -223,10 +226,15 @@ def test_prediction_sums_layers_and_reports_unsupported(fitted: Predictor) -> No
     conv_row = {"macs": 15_552, "bytes_read": (2 * 3 * 64 + 224) * 4,
                 "bytes_written": 576 * 4, "window_ops": 0}
     assert r.layers.iloc[0].energy_j == pytest.approx(law(conv_row, "inference"), rel=0.05)
-    assert set(r.unsupported.type) == {"BatchNorm2d", "mul"} and r.is_lower_bound
+    assert set(r.unsupported.type) == {"GroupNorm", "mul"} and r.is_lower_bound
     assert any("lower bound" in w for w in r.warnings)
-    with pytest.raises(UnsupportedLayerError, match="BatchNorm2d"):
-        predict(WithBatchNorm(), (3, 8, 8), predictor=fitted, strict=True)
+    with pytest.raises(UnsupportedLayerError, match="GroupNorm"):
+        predict(WithNorms(), (3, 8, 8), predictor=fitted, strict=True)
+    # a registered layer type the predictor has no regressor for is reported, not priced at 0
+    without_bn = Predictor({k: m for k, m in fitted.models.items()
+                            if not k.endswith("/batchnorm2d")}, fitted.metadata)
+    r2 = predict(WithNorms(), (3, 8, 8), batch_size=2, predictor=without_bn)
+    assert set(r2.unsupported.type) == {"BatchNorm2d", "GroupNorm", "mul"}
     d = r.to_dict()
     assert json.loads(json.dumps(d, default=float))["energy_j"] == pytest.approx(r.energy_j)
 

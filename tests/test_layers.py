@@ -49,6 +49,24 @@ def test_pool_and_activations_have_no_macs_but_elements() -> None:
     assert (r.macs, r.input_elements, r.output_elements) == (0, 100, 100)
 
 
+def test_batchnorm_counts_elements_and_its_scale_and_shift_by_hand() -> None:
+    # BatchNorm2d over 6 channels on 2x6x4x4: 192 elements in and out, no MACs (element-wise,
+    # like an activation); weights 6 scales + 6 shifts = 12 (running mean and variance are
+    # buffers, not counted), so it reads (192 + 12) x 4 bytes and writes 192 x 4.
+    c = _count(nn.BatchNorm2d(6), (2, 6, 4, 4))
+    assert (c.macs, c.input_elements, c.output_elements, c.weight_elements) == (0, 192, 192, 12)
+    assert (c.bytes_read, c.bytes_written) == ((192 + 12) * 4, 192 * 4)
+    assert _count(nn.BatchNorm2d(6, affine=False), (2, 6, 4, 4)).weight_elements == 0
+
+
+def test_batchnorm_params_round_trip_through_the_registry() -> None:
+    entry = layers.get("batchnorm2d")
+    params = entry.params_of(nn.BatchNorm2d(24, eps=1e-3, momentum=None))
+    rebuilt = entry.build(params)
+    assert (rebuilt.num_features, rebuilt.eps, rebuilt.momentum) == (24, 1e-3, None)
+    assert layers.canonical_params("batchnorm2d", {"num_features": 24})["affine"] is True
+
+
 @pytest.mark.parametrize("module,shape", [
     (nn.Conv2d(16, 32, 3, stride=2, padding=1), (2, 16, 15, 15)),
     (nn.Conv2d(32, 32, 5, padding=2, groups=32), (1, 32, 9, 9)),
@@ -67,7 +85,7 @@ def test_registry_rejects_duplicates_and_unknown_names() -> None:
         layers.register(layers.REGISTRY["relu"])
     with pytest.raises(ConfigError, match="unknown layer type 'conv3d'"):
         layers.get("conv3d")
-    assert layers.lookup(nn.BatchNorm2d(3)) is None  # unsupported: reported, never priced at 0
+    assert layers.lookup(nn.GroupNorm(1, 3)) is None  # unsupported: reported, never priced at 0
 
 
 def test_step_macs_count_the_gradients_a_training_call_computes() -> None:

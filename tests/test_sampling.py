@@ -150,3 +150,12 @@ def test_scaled_linear_and_softmax() -> None:
     # softmax's input is a class count, not features a width multiplier slims
     soft = [sampling.sample_layer("scaled", "softmax", 2, i) for i in range(50)]
     assert any(c.input_shape[1] % 8 for c in soft)
+
+
+def test_batchnorm_draws_normalise_the_channels_of_a_feature_map() -> None:
+    # every sampler: a 4-D input whose channels are the layer's num_features (scaled slims
+    # both together), so the module runs on it
+    for sampler in sampling.SAMPLERS:
+        bns = [sampling.sample_layer(sampler, "batchnorm2d", 3, i) for i in range(40)]
+        assert all(len(c.input_shape) == 4 for c in bns)
+        assert all(c.params["num_features"] == c.input_shape[1] for c in bns)

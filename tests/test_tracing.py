@@ -18,7 +18,7 @@ class Branchy(nn.Module):
         self.stem = nn.Conv2d(3, 8, 3, padding=1)
         self.block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
         self.side = nn.Conv2d(8, 4, 1)
-        self.bn = nn.BatchNorm2d(12)
+        self.bn = nn.GroupNorm(3, 12)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(12, 5)
 
@@ -39,7 +39,7 @@ def test_branching_network_with_repeated_modules() -> None:
     assert tr.layers[6].input_shape == (2, 12, 16, 16)  # after the concatenation
     # stem: 2 x 8 x 16 x 16 outputs x 27 = 110,592 MACs
     assert tr.layers[0].counts is not None and tr.layers[0].counts.macs == 110_592
-    assert tr.layers[6].layer_type is None  # BatchNorm2d is not registered: unsupported
+    assert tr.layers[6].layer_type is None  # GroupNorm is not registered: unsupported
     ops = {op.op: op for op in tr.functional}
     assert set(ops) == {"add", "cat"}  # flatten is a view: free
     assert ops["add"].count == 1 and ops["add"].output_elements == 2 * 8 * 16 * 16
@@ -79,3 +79,21 @@ def test_input_gradient_is_needed_only_after_a_trainable_parameter() -> None:
         False] + [True] * 8
     assert [r.input_requires_grad for r in trace(FrozenStem(), (1, 3, 12, 12)).layers] == [
         False, False, False, True]
+
+
+def test_vgg11_bn_puts_a_batchnorm_between_each_convolution_and_its_relu() -> None:
+    from energypred.architectures import ARCHITECTURES
+
+    tr = trace(ARCHITECTURES["vgg11_bn"](num_classes=10, width_mult=0.25), (2, 3, 64, 64))
+    types = [r.layer_type for r in tr.layers]
+    # VGG11 has 8 convolutions; each is followed by BatchNorm2d, then ReLU
+    convs = [i for i, t in enumerate(types) if t == "conv2d"]
+    assert len(convs) == 8 and types.count("batchnorm2d") == 8
+    assert all(types[i + 1 : i + 3] == ["batchnorm2d", "relu"] for i in convs)
+    # the first: 64 x 0.25 = 16 channels at 64 px -> 2 x 16 x 64 x 64 = 131,072 elements,
+    # 2 x 16 = 32 weights (scale and shift)
+    bn = tr.layers[1].counts
+    assert bn is not None and (bn.input_elements, bn.weight_elements) == (131_072, 32)
+    # the same network without normalisation is VGG11
+    plain = trace(ARCHITECTURES["vgg11"](num_classes=10, width_mult=0.25), (2, 3, 64, 64))
+    assert [t for t in types if t != "batchnorm2d"] == [r.layer_type for r in plain.layers]

@@ -97,16 +97,19 @@ def measured_context_j(ctx: Context, leaves: pd.DataFrame, target: str = "energy
     return ctx.rows_energy_j(leaves, str(leaves["phase"].iloc[0]), leaves[target])
 
 
-def held_out_predictor(df: pd.DataFrame, arch: str, llc: int, target: str = "energy_j",
-                       candidates: Sequence[str] | None = None, context: bool = True,
-                       terms: Sequence[str] = TERMS) -> tuple[Predictor, Context]:
+def held_out_predictor(df: pd.DataFrame, arch: str | Sequence[str], llc: int,
+                       target: str = "energy_j", candidates: Sequence[str] | None = None,
+                       context: bool = True, terms: Sequence[str] = TERMS
+                       ) -> tuple[Predictor, Context]:
     """(regressors and, if ``context``, network context of ``terms`` refitted without any row
-    of ``arch``; that context, fitted either way): what predicts ``arch`` held out."""
-    ctx = fit_context(df, llc, target, exclude_architectures=[arch], terms=terms)
-    predictor = Predictor(fit_models(df, target, exclude_architectures=[arch],
+    of ``arch``, one architecture or several; that context, fitted either way): what predicts
+    ``arch`` held out."""
+    archs = [arch] if isinstance(arch, str) else list(arch)
+    ctx = fit_context(df, llc, target, exclude_architectures=archs, terms=terms)
+    predictor = Predictor(fit_models(df, target, exclude_architectures=archs,
                                      candidates=candidates),
                           metadata={"context": ctx.to_dict()} if context else {},
-                          source=f"refit without {arch}")
+                          source=f"refit without {', '.join(archs)}")
     return predictor, ctx
 
 

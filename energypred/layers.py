@@ -216,7 +216,6 @@ register(LayerType("flatten", nn.Flatten, lambda m: {"start_dim": m.start_dim,
                    _zero, _zero, _no_weights))
 
 
-
 # --- Normalisation ----------------------------------------------------------------------------
 def _batchnorm_params(m: nn.Module) -> Params:
     return {"num_features": int(m.num_features), "eps": float(m.eps), "momentum": m.momentum,

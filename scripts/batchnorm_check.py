@@ -27,10 +27,9 @@ import pandas as pd
 
 from energypred import artifacts
 from energypred.configs import ArchConfig
-from energypred.context_fit import fit_context, terms_of
+from energypred.context_fit import terms_of
 from energypred.dataset import network_leaves, one_machine, read_dataset
-from energypred.evaluation import as_fitted, evaluation_llc, leaf_rows
-from energypred.fitting import fit_models
+from energypred.evaluation import as_fitted, evaluation_llc, held_out_predictor, leaf_rows
 from energypred.measurement import workloads as wl
 from energypred.predictor import Predictor
 
@@ -41,10 +40,8 @@ def held_out_rows(df: pd.DataFrame, given: Predictor, hold_out: list[str]
     J in BatchNorm2d leaves; one row per measured leaf of those networks: phase, layer type,
     measured and predicted J), everything in ``hold_out`` left out of the fit."""
     target = given.target
-    ctx = fit_context(df, evaluation_llc(df, given), target, exclude_architectures=hold_out,
-                      terms=terms_of(given.context))
-    predictor = Predictor(fit_models(df, target, exclude_architectures=hold_out),
-                          metadata={"context": ctx.to_dict()}, source="held out")
+    predictor, _ = held_out_predictor(df, hold_out, evaluation_llc(df, given), target,
+                                      terms=terms_of(given.context))
     whole = df[(df["row_kind"] == "architecture") & (df["status"] == "ok")
                & (df["architecture"] == hold_out[0])]
     leaves = network_leaves(df)

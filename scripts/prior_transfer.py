@@ -37,9 +37,10 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from energypred import artifacts
 from energypred.configs import ArchConfig
-from energypred.context_fit import fit_context, terms_of
+from energypred.context_fit import terms_of
 from energypred.dataset import one_machine, read_dataset
-from energypred.evaluation import as_fitted, evaluation_llc, leaf_rows, predict_whole
+from energypred.evaluation import (as_fitted, evaluation_llc, held_out_predictor, leaf_rows,
+                                   predict_whole)
 from energypred.features import all_features
 from energypred.fitting import LayerModel, fit_models, training_rows
 from energypred.measurement import workloads as wl
@@ -110,8 +111,8 @@ def held_out(df: pd.DataFrame, base_df: pd.DataFrame, given: Predictor) -> tuple
     arch_layers = arch_layers[arch_layers["row_kind"] == "arch_layer"]
     for arch, wrows in whole.groupby("architecture"):
         arch = str(arch)
-        ctx = fit_context(df, llc, target, exclude_architectures=[arch], terms=terms)
-        own = fit_models(df, target, exclude_architectures=[arch])
+        own_predictor, ctx = held_out_predictor(df, arch, llc, target, terms=terms)
+        own = own_predictor.models
         base = fit_models(base_df, target, exclude_architectures=[arch])
         rows = training_rows(df, target, exclude_architectures=[arch])
         variants, fallback = calibrated_models(rows, base, own, target)
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                            base_given.metadata)
     nets, leaves = held_out(df, base_df, given)
     print(f"\n{args.data}, regressors from {args.base} calibrated on it; each architecture "
-          "held out from both; J per call (CodeCarbon estimates)\nwhole networks:")
+          f"held out from both; J per call ({given.method})\nwhole networks:")
     _table(nets, ["phase", "architecture"])
     _table(nets, ["phase", "batch_size"])
     print("measured leaves of the held-out architectures:")
